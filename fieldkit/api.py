@@ -1,0 +1,378 @@
+"""The node's local HTTP API (aiohttp): incidents, actions, blobs, foreign events, a live
+event stream (Server-Sent Events) and health.
+
+Bound to 127.0.0.1 by default. Bound anywhere else, every request must carry
+``Authorization: Bearer <token>`` (the token file made by `fieldkit init`).
+Errors are JSON ``{"error": "..."}`` with a 4xx/5xx status; a refused request changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from fieldkit import __version__
+from fieldkit.config import Config
+from fieldkit.errors import (
+    ConfigError,
+    EventError,
+    FieldkitError,
+    InvalidActionError,
+    NotFoundError,
+    StoreError,
+)
+from fieldkit.events import CreatePayload
+from fieldkit.feed import EventFeed
+from fieldkit.vocabulary import Name, Text
+from fieldkit.worker import LogWorker
+
+logger = logging.getLogger(__name__)
+
+CONFIG = web.AppKey("config", Config)
+WORKER = web.AppKey("worker", LogWorker)
+FEED = web.AppKey("feed", EventFeed)
+STARTED = web.AppKey("started", float)
+
+HEARTBEAT_SECONDS = 15.0
+MAX_EVENTS_PER_POST = 10_000
+_STATUS_OF: dict[type[FieldkitError], int] = {
+    NotFoundError: 404,
+    InvalidActionError: 400,
+    EventError: 400,
+    StoreError: 503,
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+M = TypeVar("M", bound=BaseModel)
+
+
+def create_app(config: Config) -> web.Application:
+    """The API application for the node described by ``config``.
+
+    The store, its thread and the live feed are opened in ``cleanup_ctx`` and closed in
+    reverse order when the app shuts down.
+    """
+    token = _read_token(config)
+    app = web.Application(
+        client_max_size=config.api.max_body_bytes,
+        middlewares=[_error_middleware, _auth_middleware(token)],
+    )
+    app[CONFIG] = config
+    app.cleanup_ctx.append(_worker_ctx)
+    app.cleanup_ctx.append(_feed_ctx)
+    app.add_routes([
+        web.get("/api/health", health),
+        web.get("/api/incidents", list_incidents),
+        web.post("/api/incidents", create_incident),
+        web.get("/api/incidents/{id}", get_incident),
+        web.patch("/api/incidents/{id}", update_incident),
+        web.get("/api/incidents/{id}/events", incident_events),
+        web.post("/api/incidents/{id}/status", set_status),
+        web.post("/api/incidents/{id}/assignments", assign),
+        web.delete("/api/incidents/{id}/assignments/{agency}/{unit}", unassign),
+        web.post("/api/incidents/{id}/notes", add_note),
+        web.post("/api/incidents/{id}/links", add_link),
+        web.post("/api/incidents/{id}/attachments", attach),
+        web.get("/api/blobs/{sha256}", get_blob),
+        web.post("/api/events", post_events),
+        web.get("/api/events/stream", stream_events),
+    ])
+    return app
+
+
+def _read_token(config: Config) -> str | None:
+    if config.api.is_loopback:
+        return None
+    path = config.path(config.api.token_file)
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"api.host {config.api.host!r} is not loopback, so api.token_file is required, "
+            f"but {path} cannot be read: {exc.strerror}") from exc
+    if len(token) < 16:
+        raise ConfigError(f"api.token_file {path}: the token is shorter than 16 characters")
+    return token
+
+
+async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[WORKER] = await LogWorker.open(app[CONFIG])
+    app[STARTED] = time.time()
+    yield
+    await app[WORKER].close()
+
+
+async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:
+    worker = app[WORKER]
+    app[FEED] = feed = EventFeed(lambda: worker.call(worker.log.cursor))
+    await feed.start()
+    yield
+    await feed.stop()
+
+
+# --- middlewares -----------------------------------------------------------------------
+
+
+@web.middleware
+async def _error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        reason = exc.reason
+        if isinstance(exc, web.HTTPRequestEntityTooLarge):
+            reason = (f"request body is larger than the limit of "
+                      f"{request.app[CONFIG].api.max_body_bytes} bytes")
+        return _error(exc.status, reason)
+    except FieldkitError as exc:
+        status = next((s for cls, s in _STATUS_OF.items() if isinstance(exc, cls)), 500)
+        return _error(status, str(exc))
+
+
+def _auth_middleware(token: str | None) -> Any:
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if token is not None:
+            given = request.headers.get("Authorization", "")
+            expected = f"Bearer {token}"
+            if not hmac.compare_digest(given.encode(), expected.encode()):
+                return _error(401, "missing or wrong bearer token")
+        return await handler(request)
+
+    return auth
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+# --- request bodies --------------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StatusBody(_Body):
+    status: str
+    reason: str = ""
+
+
+class AssignBody(_Body):
+    agency: str
+    unit: Name
+
+
+class NoteBody(_Body):
+    text: Text
+
+
+class LinkBody(_Body):
+    target: str
+    ref: Name
+
+
+async def _json(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except json.JSONDecodeError as exc:
+        raise InvalidActionError(f"body is not valid JSON: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidActionError("body is not UTF-8 text") from exc
+
+
+async def _body(request: web.Request, model: type[M]) -> M:
+    data = await _json(request)
+    if not isinstance(data, dict):
+        raise InvalidActionError(f"body must be a JSON object, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        raise InvalidActionError(f"{key}: {msg}" if key else msg) from exc
+
+
+# --- handlers --------------------------------------------------------------------------
+
+
+def _incident(incident: BaseModel, status: int = 200) -> web.Response:
+    return web.json_response(incident.model_dump(mode="json"), status=status)
+
+
+async def _resolve(request: web.Request) -> str:
+    worker = request.app[WORKER]
+    return await worker.call(worker.log.resolve, request.match_info["id"])
+
+
+async def health(request: web.Request) -> web.Response:
+    config, worker = request.app[CONFIG], request.app[WORKER]
+    stats = await worker.call(worker.log.stats)
+    return web.json_response({
+        "status": "ok",
+        "node": config.node.name,
+        "role": config.node.role,
+        "version": __version__,
+        "uptime_s": round(time.time() - request.app[STARTED], 1),
+        "public_key": worker.log.identity.public_key_b64,
+        **stats,
+    })
+
+
+async def list_incidents(request: web.Request) -> web.Response:
+    q = request.query
+    try:
+        min_severity = int(q["min_severity"]) if "min_severity" in q else None
+        limit = int(q["limit"]) if "limit" in q else None
+    except ValueError as exc:
+        raise InvalidActionError("min_severity and limit must be integers") from exc
+    if limit is not None and not 1 <= limit <= 10_000:
+        raise InvalidActionError(f"limit {limit} is out of range 1..10000")
+    unknown = set(q) - {"status", "kind", "min_severity", "open", "limit"}
+    if unknown:
+        raise InvalidActionError(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
+    worker = request.app[WORKER]
+    incidents = await worker.call(
+        worker.log.incidents, status=q.get("status"), kind=q.get("kind"),
+        min_severity=min_severity, open_only=q.get("open") in ("1", "true"), limit=limit)
+    return web.json_response([i.model_dump(mode="json") for i in incidents])
+
+
+async def create_incident(request: web.Request) -> web.Response:
+    body = await _body(request, CreatePayload)
+    worker = request.app[WORKER]
+    incident = await worker.call(worker.log.create, **body.model_dump(exclude_none=True))
+    request.app[FEED].wake()
+    response = _incident(incident, status=201)
+    response.headers["Location"] = f"/api/incidents/{incident.id}"
+    return response
+
+
+async def get_incident(request: web.Request) -> web.Response:
+    worker = request.app[WORKER]
+    return _incident(await worker.call(worker.log.get, await _resolve(request)))
+
+
+async def incident_events(request: web.Request) -> web.Response:
+    worker = request.app[WORKER]
+    events = await worker.call(worker.log.events_of, await _resolve(request))
+    return web.json_response([e.to_wire() for e in events])
+
+
+async def _act(request: web.Request, method: str, *args: Any, **kwargs: Any) -> web.Response:
+    worker = request.app[WORKER]
+    incident_id = await _resolve(request)
+    incident = await worker.call(getattr(worker.log, method), incident_id, *args, **kwargs)
+    request.app[FEED].wake()
+    return _incident(incident)
+
+
+async def update_incident(request: web.Request) -> web.Response:
+    data = await _json(request)
+    if not isinstance(data, dict) or not data:
+        raise InvalidActionError("body must be a JSON object of fields to set")
+    return await _act(request, "update", data)
+
+
+async def set_status(request: web.Request) -> web.Response:
+    body = await _body(request, StatusBody)
+    return await _act(request, "set_status", body.status, body.reason)
+
+
+async def assign(request: web.Request) -> web.Response:
+    body = await _body(request, AssignBody)
+    return await _act(request, "assign", body.agency, body.unit)
+
+
+async def unassign(request: web.Request) -> web.Response:
+    return await _act(request, "unassign", request.match_info["agency"],
+                      request.match_info["unit"])
+
+
+async def add_note(request: web.Request) -> web.Response:
+    body = await _body(request, NoteBody)
+    return await _act(request, "add_note", body.text)
+
+
+async def add_link(request: web.Request) -> web.Response:
+    body = await _body(request, LinkBody)
+    return await _act(request, "link", body.target, body.ref)
+
+
+async def attach(request: web.Request) -> web.Response:
+    name = request.query.get("name")
+    if not name:
+        raise InvalidActionError("attachments need ?name=FILENAME")
+    data = await request.read()
+    if not data:
+        raise InvalidActionError("attachment body is empty")
+    return await _act(request, "attach", data, name, request.content_type)
+
+
+async def get_blob(request: web.Request) -> web.Response:
+    worker = request.app[WORKER]
+    mime, data = await worker.call(worker.log.blob, request.match_info["sha256"])
+    return web.Response(body=data, content_type=mime)
+
+
+async def post_events(request: web.Request) -> web.Response:
+    """Foreign events (wire form, a JSON list): 200 if all were taken, else 422."""
+    data = await _json(request)
+    if not isinstance(data, list):
+        raise InvalidActionError("body must be a JSON list of events")
+    if len(data) > MAX_EVENTS_PER_POST:
+        raise InvalidActionError(f"{len(data)} events in one request; the limit is "
+                                 f"{MAX_EVENTS_PER_POST}")
+    worker = request.app[WORKER]
+    report = await worker.call(worker.log.apply_wire, data)
+    request.app[FEED].wake()
+    body = {
+        "applied": report.applied,
+        "duplicates": report.duplicates,
+        "deferred": report.deferred,
+        "rejected": [{"event": r.event, "reason": r.reason, "detail": r.detail}
+                     for r in report.rejected],
+    }
+    if report.rejected:
+        body["error"] = f"{len(report.rejected)} event(s) rejected: {report.rejected[0].detail}"
+    return web.json_response(body, status=422 if report.rejected else 200)
+
+
+async def stream_events(request: web.Request) -> web.StreamResponse:
+    """Server-Sent Events: every event after ``Last-Event-ID`` (or ``?after=``), then live.
+
+    The SSE id is the node-local arrival cursor, so a reconnecting client resumes exactly.
+    """
+    raw = request.headers.get("Last-Event-ID") or request.query.get("after", "0")
+    try:
+        cursor = int(raw)
+    except ValueError as exc:
+        raise InvalidActionError(f"event cursor {raw!r} is not an integer") from exc
+    worker, feed = request.app[WORKER], request.app[FEED]
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    try:
+        while feed.running:
+            batch = await worker.call(worker.log.feed, cursor)
+            for arrival, event in batch:
+                data = json.dumps(event.to_wire(), separators=(",", ":"))
+                await response.write(
+                    f"id: {arrival}\nevent: {event.kind}\ndata: {data}\n\n".encode())
+                cursor = arrival
+            if not batch and not await feed.wait_past(cursor, HEARTBEAT_SECONDS) \
+                    and feed.running:
+                await response.write(b": keep-alive\n\n")  # also detects a vanished client
+    except ConnectionResetError:
+        logger.debug("event stream client went away at cursor %d", cursor)
+    return response

@@ -1,0 +1,534 @@
+"""The incident log: the library API every other part of fieldkit writes and reads through.
+
+Local actions (create, update, status, assign, note, attach, link) each append signed
+events in one transaction and return the folded incident: when a call returns, the
+change is on disk. Foreign events (from sync or bundle files) enter through
+:meth:`IncidentLog.apply`, which checks origin, chain, hash, payload and signature and
+commits the whole batch atomically, or rejects and counts what fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import uuid6
+from pydantic import ValidationError
+
+from fieldkit.errors import EventError, InvalidActionError, NotFoundError
+from fieldkit.events import (
+    FIELD_ADAPTERS,
+    GENESIS,
+    CreatePayload,
+    Event,
+    canonical_json,
+    check_payload,
+    seal,
+)
+from fieldkit.fold import Incident
+from fieldkit.hlc import next_hlc, wall_ms
+from fieldkit.identity import Keyring, NodeIdentity
+from fieldkit.store import Store
+from fieldkit.view import EVENT_COLUMNS, event_to_row, rebuild_view, refold, row_to_event
+from fieldkit.vocabulary import Agency, LinkTarget, Status
+
+logger = logging.getLogger(__name__)
+
+_INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_CHUNK = 500  # rows per IN (...) lookup, well under SQLite's variable limit
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An event refused by :meth:`IncidentLog.apply`."""
+
+    event: str
+    """``origin:seq``, or ``?`` when the envelope was unreadable."""
+    reason: str
+    """Code: malformed, unknown_origin, fork, broken_chain, bad_hash, invalid_payload,
+    bad_signature."""
+    detail: str
+    """A sentence for the operator."""
+
+
+@dataclass
+class ApplyReport:
+    """What :meth:`IncidentLog.apply` did with a batch."""
+
+    applied: int = 0
+    """Events new to this node, now stored."""
+    duplicates: int = 0
+    """Events already held (identical)."""
+    deferred: list[str] = field(default_factory=list)
+    """Ids of events held back because an earlier event of their origin is missing."""
+    rejected: list[Rejection] = field(default_factory=list)
+    """Events refused, with the reason."""
+    incidents: set[str] = field(default_factory=set)
+    """Incidents whose state changed."""
+
+
+Action = tuple[str, dict[str, Any]]
+"""An event to append: (kind, payload)."""
+
+
+class IncidentLog:
+    """Read and write the incident log in ``store`` as ``identity``.
+
+    :param store: the open database.
+    :param identity: this node's name and key; every local event is signed with it.
+    :param keyring: nodes whose events :meth:`apply` accepts (this node included).
+    :param clock: wall-clock milliseconds; tests pass their own.
+    """
+
+    def __init__(self, store: Store, identity: NodeIdentity, keyring: Keyring,
+                 clock: Callable[[], int] = wall_ms) -> None:
+        self.store = store
+        self.identity = identity
+        self.keyring = keyring
+        self._clock = clock
+
+    # --- local actions ----------------------------------------------------------------
+
+    def create(self, *, title: str, kind: str, severity: int, source: str = "crew",
+               location: dict[str, Any] | None = None, description: str = "") -> Incident:
+        """Open a new incident. Raises InvalidActionError naming the first bad field."""
+        try:
+            payload = CreatePayload.model_validate({
+                "title": title, "kind": kind, "severity": severity, "source": source,
+                "location": location, "description": description,
+            }).to_payload()
+        except ValidationError as exc:
+            raise InvalidActionError(_first_error(exc)) from exc
+        incident_id = str(uuid6.uuid7())
+        with self.store.write() as conn:
+            return self._commit(conn, incident_id, [("create", payload)])
+
+    def update(self, incident_id: str, changes: dict[str, Any]) -> Incident:
+        """Set title, kind, severity, location and/or description."""
+        unknown = sorted(set(changes) - set(FIELD_ADAPTERS))
+        if unknown:
+            raise InvalidActionError(
+                f"cannot set {', '.join(unknown)}: settable fields are {', '.join(FIELD_ADAPTERS)}")
+        values = {}
+        for name, value in changes.items():
+            adapter = FIELD_ADAPTERS[name]
+            try:
+                values[name] = adapter.dump_python(adapter.validate_python(value), mode="json",
+                                                   exclude_none=True)
+            except ValidationError as exc:
+                raise InvalidActionError(f"{name}: {_first_error(exc)}") from exc
+
+        def build(state: Incident) -> list[Action]:
+            actions = [
+                ("set", {"field": name, "value": value, "base": state.heads[name]})
+                for name, value in values.items()
+                if _changes(state, name, value)
+            ]
+            if not actions:
+                raise InvalidActionError(f"incident {state.id}: nothing to change")
+            return actions
+
+        return self._transact(incident_id, build)
+
+    def set_status(self, incident_id: str, status: str, reason: str = "") -> Incident:
+        """Move to any status; moving a resolved or closed incident back reopens it."""
+        try:
+            new = Status(status)
+        except ValueError:
+            raise InvalidActionError(
+                f"status {status!r} is not one of {', '.join(s.value for s in Status)}"
+            ) from None
+
+        def build(state: Incident) -> list[Action]:
+            if not _changes(state, "status", new.value):
+                raise InvalidActionError(f"incident {state.id} is already {new.value}")
+            return [("status", {"status": new.value, "base": state.heads["status"],
+                                "reason": reason})]
+
+        return self._transact(incident_id, build)
+
+    def assign(self, incident_id: str, agency: str, unit: str) -> Incident:
+        def build(state: Incident) -> list[Action]:
+            if any(a.agency == agency and a.unit == unit for a in state.assigned):
+                raise InvalidActionError(f"{agency} unit {unit!r} is already assigned")
+            return [("assign", {"agency": agency, "unit": unit})]
+
+        _check_agency(agency)
+        return self._transact(incident_id, build)
+
+    def unassign(self, incident_id: str, agency: str, unit: str) -> Incident:
+        def build(state: Incident) -> list[Action]:
+            seen = [a.event for a in state.assigned if a.agency == agency and a.unit == unit]
+            if not seen:
+                raise InvalidActionError(f"{agency} unit {unit!r} is not assigned")
+            return [("unassign", {"agency": agency, "unit": unit, "base": seen})]
+
+        _check_agency(agency)
+        return self._transact(incident_id, build)
+
+    def add_note(self, incident_id: str, text: str) -> Incident:
+        return self._transact(incident_id, lambda _: [("note", {"text": text})])
+
+    def link(self, incident_id: str, target: str, ref: str) -> Incident:
+        """Link a camera or drone (``target``) by its name (``ref``)."""
+        if target not in {t.value for t in LinkTarget}:
+            raise InvalidActionError(f"link target {target!r} is not one of camera, drone")
+        return self._transact(incident_id, lambda _: [("link", {"target": target, "ref": ref})])
+
+    def attach(self, incident_id: str, data: bytes, name: str, mime: str) -> Incident:
+        """Store ``data`` as a content-addressed blob and attach it."""
+        digest = hashlib.sha256(data).hexdigest()
+        payload = {"blob": digest, "name": name, "mime": mime, "size": len(data)}
+        with self.store.write() as conn:
+            self._get(conn, incident_id)
+            conn.execute(
+                "INSERT OR IGNORE INTO blobs (sha256, mime, size, data) VALUES (?, ?, ?, ?)",
+                [digest, mime, len(data), data])
+            return self._commit(conn, incident_id, [("attach", payload)])
+
+    def _transact(self, incident_id: str, build: Callable[[Incident], list[Action]]) -> Incident:
+        """Read the incident, build actions from it, append them: all in one transaction,
+        so two writers (node and CLI) never build on the same stale state."""
+        with self.store.write() as conn:
+            return self._commit(conn, incident_id, build(self._get(conn, incident_id)))
+
+    def _commit(self, conn: sqlite3.Connection, incident_id: str,
+                actions: list[Action]) -> Incident:
+        for kind, payload in actions:
+            problem = check_payload(kind, payload)
+            if problem:
+                raise InvalidActionError(problem)
+        self._append(conn, [(incident_id, kind, payload) for kind, payload in actions])
+        refold(conn, [incident_id])
+        return self._get(conn, incident_id)
+
+    def append(self, items: Sequence[tuple[str, str, dict[str, Any]]]) -> list[Event]:
+        """Append raw (incident, kind, payload) events in one transaction.
+
+        For bulk producers (analytics, benchmarks); the actions above are the usual way.
+        """
+        for _, kind, payload in items:
+            problem = check_payload(kind, payload)
+            if problem:
+                raise InvalidActionError(problem)
+        with self.store.write() as conn:
+            events = self._append(conn, items)
+            refold(conn, {e.incident for e in events})
+        return events
+
+    def _append(self, conn: sqlite3.Connection,
+                items: Sequence[tuple[str, str, dict[str, Any]]]) -> list[Event]:
+        me = self.identity.name
+        head = conn.execute("SELECT seq, hash, hlc FROM events WHERE origin = ?"
+                            " ORDER BY seq DESC LIMIT 1", [me]).fetchone()
+        seq, prev, hlc = head or (0, GENESIS, 0)
+        seen_max = conn.execute("SELECT max(hlc) FROM events").fetchone()[0] or 0
+        events = []
+        for incident_id, kind, payload in items:
+            hlc = next_hlc(self._clock(), hlc, seen_max)
+            seq += 1
+            event = seal(self.identity, seq=seq, hlc=hlc, incident=incident_id, kind=kind,
+                         payload=payload, prev=prev)
+            prev = event.hash
+            events.append(event)
+        conn.executemany(_INSERT_EVENT, [event_to_row(e) for e in events])
+        return events
+
+    # --- foreign events ---------------------------------------------------------------
+
+    def apply_wire(self, items: Iterable[Any]) -> ApplyReport:
+        """Apply events in their JSON form; unreadable envelopes are rejected as malformed."""
+        events: list[Event] = []
+        malformed: list[tuple[str, str]] = []  # (origin, detail)
+        for item in items:
+            try:
+                events.append(Event.from_wire(item))
+            except EventError as exc:
+                # Count under the claimed origin only if it is a known one: an attacker
+                # must not be able to grow the counters table with made-up names.
+                origin = item.get("origin") if isinstance(item, dict) else None
+                known = origin if isinstance(origin, str) and origin in self.keyring else "?"
+                malformed.append((known, str(exc)))
+        report = self.apply(events)
+        report.rejected += [Rejection("?", "malformed", detail) for _, detail in malformed]
+        if malformed:
+            with self.store.write() as conn:
+                _count_rejections(conn, [(o, "malformed", d) for o, d in malformed],
+                                  self._clock())
+        return report
+
+    def apply(self, events: Iterable[Event]) -> ApplyReport:
+        """Verify and store events from other nodes, as one atomic batch.
+
+        Per origin, events must continue the chain held here. Each run is checked for
+        sequence, ``prev`` links, hashes and payloads; then one signature, on the run's
+        last event, vouches for the run (bisecting to the longest signed prefix if it
+        fails). Events after a break are rejected; events past a gap are deferred.
+        """
+        report = ApplyReport()
+        by_origin: dict[str, dict[int, Event]] = defaultdict(dict)
+        refused: list[tuple[str, str, str]] = []  # (origin, reason, detail)
+
+        def reject(e: Event, reason: str, detail: str) -> None:
+            report.rejected.append(Rejection(e.id, reason, detail))
+            refused.append((e.origin, reason, detail))
+
+        for e in events:
+            held = by_origin[e.origin].setdefault(e.seq, e)
+            if held.hash != e.hash:
+                reject(e, "fork", f"{e.id} arrived twice with different content")
+        with self.store.write() as conn:
+            accepted: list[Event] = []
+            for origin, by_seq in by_origin.items():
+                batch = [by_seq[s] for s in sorted(by_seq)]
+                if origin not in self.keyring:
+                    for e in batch:
+                        reject(e, "unknown_origin", f"{e.id}: origin {origin!r} is not trusted")
+                    continue
+                accepted += self._check_run(conn, origin, batch, report, reject)
+            conn.executemany(_INSERT_EVENT, [event_to_row(e) for e in accepted])
+            report.applied = len(accepted)
+            report.incidents = {e.incident for e in accepted}
+            refold(conn, report.incidents)
+            _count_rejections(conn, refused, self._clock())
+        for (origin, reason), n in Counter((o, r) for o, r, _ in refused).items():
+            logger.warning("rejected %d event(s) from %s: %s", n, origin, reason)
+        return report
+
+    def _check_run(self, conn: sqlite3.Connection, origin: str, batch: list[Event],
+                   report: ApplyReport, reject: Callable[[Event, str, str], None]) -> list[Event]:
+        head = conn.execute("SELECT seq, hash FROM events WHERE origin = ?"
+                            " ORDER BY seq DESC LIMIT 1", [origin]).fetchone()
+        head_seq, prev = head or (0, GENESIS)
+        old = [e for e in batch if e.seq <= head_seq]
+        held = self._held_hashes(conn, origin, [e.seq for e in old])
+        for e in old:
+            if held[e.seq] == e.hash:
+                report.duplicates += 1
+            else:
+                reject(e, "fork", f"{e.id} differs from the event already held under that id")
+        run: list[Event] = []
+        new = [e for e in batch if e.seq > head_seq]
+        for i, e in enumerate(new):
+            expected = head_seq + len(run) + 1
+            problem = None
+            if e.seq != expected:
+                report.deferred += [x.id for x in new[i:]]
+                break
+            if e.prev != prev:
+                problem = ("broken_chain", f"{e.id} does not follow {origin}:{e.seq - 1}")
+            elif e.compute_hash() != e.hash:
+                problem = ("bad_hash", f"{e.id}: content does not match its hash")
+            elif why := check_payload(e.kind, e.payload):
+                problem = ("invalid_payload", f"{e.id}: {why}")
+            if problem:
+                for x in new[i:]:
+                    reject(x, problem[0], problem[1] if x is e else f"{x.id}: after {e.id}")
+                break
+            run.append(e)
+            prev = e.hash
+        signed = self._signed_prefix(run)
+        for e in run[signed:]:
+            reject(e, "bad_signature", f"{e.id}: not signed by {origin}'s key")
+        return run[:signed]
+
+    def _signed_prefix(self, run: list[Event]) -> int:
+        """Length of the longest prefix whose last event carries a valid signature."""
+        def ok(count: int) -> bool:
+            return run[count - 1].signature_valid(self.keyring.verify)
+
+        if not run or ok(len(run)):
+            return len(run)
+        lo, hi = 0, len(run) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if ok(mid):
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    @staticmethod
+    def _held_hashes(conn: sqlite3.Connection, origin: str, seqs: list[int]) -> dict[int, str]:
+        held: dict[int, str] = {}
+        for i in range(0, len(seqs), _CHUNK):
+            chunk = seqs[i:i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            held.update(conn.execute(
+                f"SELECT seq, hash FROM events WHERE origin = ? AND seq IN ({marks})",
+                [origin, *chunk]).fetchall())
+        return held
+
+    # --- reads -------------------------------------------------------------------------
+
+    def get(self, incident_id: str) -> Incident:
+        return self._get(self.store.conn, incident_id)
+
+    @staticmethod
+    def _get(conn: sqlite3.Connection, incident_id: str) -> Incident:
+        row = conn.execute("SELECT state FROM incidents WHERE id = ?", [incident_id]).fetchone()
+        if row is None:
+            raise NotFoundError(f"no incident {incident_id!r}")
+        return Incident.model_validate_json(row[0])
+
+    def resolve(self, prefix: str) -> str:
+        """The full id of the one incident whose id starts with ``prefix`` (4+ characters)."""
+        if len(prefix) < 4:
+            raise InvalidActionError(f"incident id {prefix!r} is too short: give 4+ characters")
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self.store.conn.execute(
+            "SELECT id FROM incidents WHERE id LIKE ? ESCAPE '\\' LIMIT 2", [pattern]).fetchall()
+        if not rows:
+            raise NotFoundError(f"no incident {prefix!r}")
+        if len(rows) > 1:
+            raise InvalidActionError(f"incident id {prefix!r} is ambiguous: give more characters")
+        return str(rows[0][0])
+
+    def incidents(self, *, status: str | None = None, kind: str | None = None,
+             min_severity: int | None = None, open_only: bool = False,
+             limit: int | None = None) -> list[Incident]:
+        """Incidents, open ones first, then by severity and most recent change."""
+        where: list[str] = []
+        params: list[str | int] = []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        if min_severity is not None:
+            where.append("severity >= ?")
+            params.append(min_severity)
+        if open_only:
+            where.append("status NOT IN ('resolved', 'closed')")
+        sql = "SELECT state FROM incidents"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += (" ORDER BY status IN ('resolved', 'closed'), severity DESC, updated_at DESC,"
+                " id")
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [Incident.model_validate_json(r[0]) for r in self.store.conn.execute(sql, params)]
+
+    def events_of(self, incident_id: str) -> list[Event]:
+        """The incident's events in fold order."""
+        self.get(incident_id)
+        rows = self.store.conn.execute(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE incident = ? ORDER BY hlc, origin, seq",
+            [incident_id])
+        return [row_to_event(r) for r in rows]
+
+    def feed(self, after: int = 0, limit: int = 500) -> list[tuple[int, Event]]:
+        """Events in local arrival order after cursor ``after``: (cursor, event) pairs."""
+        rows = self.store.conn.execute(
+            f"SELECT arrival, {EVENT_COLUMNS} FROM events WHERE arrival > ?"
+            " ORDER BY arrival LIMIT ?", [after, limit])
+        return [(r[0], row_to_event(r[1:])) for r in rows]
+
+    def cursor(self) -> int:
+        """The arrival cursor of the latest event held (0 when empty)."""
+        return int(self.store.conn.execute("SELECT coalesce(max(arrival), 0) FROM events")
+                   .fetchone()[0])
+
+    def version_vector(self) -> dict[str, int]:
+        """Per origin, the highest contiguous seq held."""
+        rows = self.store.conn.execute("SELECT origin, max(seq) FROM events GROUP BY origin")
+        return dict(rows.fetchall())
+
+    def events_since(self, vector: dict[str, int], limit: int = 1000) -> list[Event]:
+        """Events this node holds beyond ``vector`` (origin -> highest seq the other side
+        holds), each origin's in chain order: what a peer at ``vector`` lacks."""
+        found: list[Event] = []
+        for origin, held in sorted(self.version_vector().items()):
+            after = vector.get(origin, 0)
+            if held <= after or len(found) >= limit:
+                continue
+            rows = self.store.conn.execute(
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE origin = ? AND seq > ?"
+                " ORDER BY seq LIMIT ?", [origin, after, limit - len(found)])
+            found += [row_to_event(r) for r in rows]
+        return found
+
+    def put_blob(self, data: bytes, mime: str) -> str:
+        """Store content (e.g. received from a peer); returns its sha256."""
+        digest = hashlib.sha256(data).hexdigest()
+        with self.store.write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO blobs (sha256, mime, size, data) VALUES (?, ?, ?, ?)",
+                [digest, mime, len(data), data])
+        return digest
+
+    def missing_blobs(self) -> list[str]:
+        """Blobs named by attachments held here whose content is not (yet) held."""
+        rows = self.store.conn.execute(
+            "SELECT DISTINCT json_extract(payload, '$.blob') AS sha FROM events"
+            " WHERE kind = 'attach' AND sha NOT IN (SELECT sha256 FROM blobs) ORDER BY sha")
+        return [str(r[0]) for r in rows]
+
+    def blob(self, digest: str) -> tuple[str, bytes]:
+        row = self.store.conn.execute("SELECT mime, data FROM blobs WHERE sha256 = ?",
+                                      [digest]).fetchone()
+        if row is None:
+            raise NotFoundError(f"no blob {digest!r}")
+        return str(row[0]), bytes(row[1])
+
+    def rejections(self) -> list[dict[str, Any]]:
+        rows = self.store.conn.execute(
+            "SELECT origin, reason, count, last_at, last_detail FROM rejections"
+            " ORDER BY origin, reason")
+        keys = ("origin", "reason", "count", "last_at", "last_detail")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def stats(self) -> dict[str, Any]:
+        conn = self.store.conn
+        by_status = dict(conn.execute("SELECT status, count(*) FROM incidents GROUP BY status"))
+        return {
+            "events": conn.execute("SELECT count(*) FROM events").fetchone()[0],
+            "incidents": sum(by_status.values()),
+            "by_status": by_status,
+            "open": sum(n for s, n in by_status.items() if Status(s).is_open),
+            "origins": self.version_vector(),
+            "rejected": sum(r["count"] for r in self.rejections()),
+        }
+
+    def rebuild(self) -> int:
+        """Fold every incident again from the events. Returns the number of incidents."""
+        with self.store.write() as conn:
+            return rebuild_view(conn)
+
+
+def _changes(state: Incident, name: str, value: Any) -> bool:
+    """Whether writing ``value`` changes the field (a conflicted field always may)."""
+    current = getattr(state, name)
+    return len(state.heads[name]) > 1 or canonical_json(current) != canonical_json(value)
+
+
+def _check_agency(agency: str) -> None:
+    if agency not in {a.value for a in Agency}:
+        raise InvalidActionError(
+            f"agency {agency!r} is not one of {', '.join(a.value for a in Agency)}")
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    key = ".".join(str(p) for p in first["loc"])
+    msg = str(first["msg"]).removeprefix("Value error, ")
+    return f"{key}: {msg}" if key else msg
+
+
+def _count_rejections(conn: sqlite3.Connection, refused: list[tuple[str, str, str]],
+                      now_ms: int) -> None:
+    last_detail = {(o, r): d for o, r, d in refused}
+    for (origin, reason), n in Counter((o, r) for o, r, _ in refused).items():
+        conn.execute(
+            "INSERT INTO rejections (origin, reason, count, last_at, last_detail)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (origin, reason) DO UPDATE SET"
+            " count = count + excluded.count, last_at = excluded.last_at,"
+            " last_detail = excluded.last_detail",
+            [origin, reason, n, now_ms, last_detail[(origin, reason)]])

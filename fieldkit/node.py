@@ -1,0 +1,93 @@
+"""The node runtime: serves the local API (and, as later parts land, runs cameras,
+drones and sync) until stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from enum import StrEnum
+
+from aiohttp import web
+
+from fieldkit.api import WORKER, create_app
+from fieldkit.config import Config
+from fieldkit.worker import LogWorker
+
+logger = logging.getLogger(__name__)
+
+
+class NodeState(StrEnum):
+    NEW = "new"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+class Node:
+    """One fieldkit node. ``async start()``, ``async stop()`` (safe to call twice)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.state = NodeState.NEW
+        self._runner: web.AppRunner | None = None
+        self._app: web.Application | None = None
+        self.port = config.api.port
+
+    def _set_state(self, state: NodeState) -> None:
+        logger.info("node %s: %s -> %s", self.config.node.name, self.state, state)
+        self.state = state
+
+    async def start(self) -> None:
+        if self.state is not NodeState.NEW:
+            raise RuntimeError(f"cannot start a node in state {self.state}")
+        self._app = create_app(self.config)
+        # access_log=None: request lines could carry query tokens one day; keep logs clean.
+        self._runner = web.AppRunner(self._app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.api.host, self.config.api.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self._set_state(NodeState.STOPPED)
+            raise OSError(exc.errno, f"cannot listen on {self.config.api.host}:"
+                          f"{self.config.api.port}: {exc.strerror}") from exc
+        self.port = self._runner.addresses[0][1]
+        self._set_state(NodeState.RUNNING)
+        logger.info("API listening on http://%s:%d", self.config.api.host, self.port)
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+            self._set_state(NodeState.STOPPED)
+
+    @property
+    def url(self) -> str:
+        host = self.config.api.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def worker(self) -> LogWorker:
+        if self._app is None or self.state is not NodeState.RUNNING:
+            raise RuntimeError("the node is not running")
+        return self._app[WORKER]
+
+
+async def run_until_signalled(node: Node) -> None:
+    """Start ``node``, serve until SIGINT or SIGTERM, then stop it."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await node.start()
+    try:
+        await stop.wait()
+    finally:
+        with contextlib.suppress(Exception):
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        await node.stop()

@@ -1,0 +1,112 @@
+"""The node's SQLite store: one file, WAL, synchronous=FULL, versioned migrations.
+
+Opening a database migrates it forward (each migration in its own transaction, recorded
+by sqlite-utils in ``_sqlite_migrations``). A database that records migrations this
+version does not know was written by a newer fieldkit: it is refused before anything is
+written to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+from fieldkit.errors import SchemaTooNewError, StoreError
+from fieldkit.schema import MIGRATION_NAMES, MIGRATIONS
+
+logger = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class Store:
+    """An open fieldkit database. Use as a context manager, or call :meth:`close`.
+
+    :param path: the SQLite file; created when missing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if path.exists():
+            check_schema_known(path)
+        try:
+            # isolation_level=None: transactions are explicit (see write()), never implicit.
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit is on disk before it is acknowledged, even across power loss.
+            conn.execute("PRAGMA synchronous=FULL")
+            self.db = sqlite_utils.Database(conn, execute_plugins=False)
+            pending = [m.name for m in MIGRATIONS.pending(self.db)]
+            if pending:
+                logger.info("migrating %s: %s", path, ", ".join(pending))
+                MIGRATIONS.apply(self.db)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {path}: {exc}") from exc
+        self.conn = conn
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write transaction.
+
+        BEGIN IMMEDIATE takes the write lock up front, so two processes (the node and
+        the CLI) wait for each other instead of failing when a read turns into a write.
+        """
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to {self.path}: {exc}") from exc
+        try:
+            yield self.conn
+        except sqlite3.Error as exc:
+            self.conn.rollback()
+            raise StoreError(f"write to {self.path} failed: {exc}") from exc
+        except BaseException:
+            self.conn.rollback()
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.conn.rollback()
+            raise StoreError(f"commit to {self.path} failed: {exc}") from exc
+
+    def integrity_check(self) -> str:
+        return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def check_schema_known(path: Path) -> None:
+    """Refuse a database that holds migrations unknown to this version, without writing."""
+    known = set(MIGRATION_NAMES)
+    try:
+        ro = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in ro.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            applied = set()
+            if MIGRATIONS.migrations_table in tables:
+                applied = {r[0] for r in ro.execute(
+                    f"SELECT name FROM {MIGRATIONS.migrations_table} WHERE migration_set = ?",
+                    [MIGRATIONS.name])}
+        finally:
+            ro.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open database {path}: {exc}") from exc
+    unknown = sorted(applied - known)
+    if unknown:
+        raise SchemaTooNewError(
+            f"database {path} was written by a newer fieldkit (unknown migrations: "
+            f"{', '.join(unknown)}); it was left untouched: upgrade fieldkit on this node"
+        )
