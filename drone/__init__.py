@@ -1,6 +1,34 @@
-"""Drones: MAVLink telemetry, geo-referencing, WHIP video ingest, pilot publisher, simulator.
+"""Drones: MAVLink telemetry, geo-referencing, alerts as incidents, and a simulator.
 
-Empty until the drone issues land; the package exists so the layout of DESIGN.md holds.
+WHIP video ingest and the pilot publisher live here too once they land.
 """
 
-__all__: list[str] = []
+import logging
+
+from drone.georef import CameraModel, GeorefError, GroundPoint, Pose, Uncertainty, project
+from drone.link import DroneLink
+from drone.receiver import LinkStats, Receiver
+from drone.service import DroneService
+from drone.signing import SigningKey
+from drone.sim import SimSettings, SimVehicle
+from drone.state import TelemetrySample, VehicleState
+
+__all__ = [
+    "CameraModel",
+    "DroneLink",
+    "DroneService",
+    "GeorefError",
+    "GroundPoint",
+    "LinkStats",
+    "Pose",
+    "Receiver",
+    "SigningKey",
+    "SimSettings",
+    "SimVehicle",
+    "TelemetrySample",
+    "Uncertainty",
+    "VehicleState",
+    "project",
+]
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -5,7 +5,8 @@ import logging
 from fieldkit.errors import FieldkitError
 from fieldkit.fold import Incident
 from fieldkit.identity import Keyring, NodeIdentity
-from fieldkit.log import ApplyReport, IncidentLog, Rejection
+from fieldkit.intake import ApplyReport, Rejection
+from fieldkit.log import IncidentLog
 from fieldkit.store import Store
 
 __all__ = [

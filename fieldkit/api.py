@@ -13,13 +13,14 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fieldkit import __version__
+from fieldkit.appkeys import CONFIG, FEED, STARTED, WORKER
 from fieldkit.config import Config
 from fieldkit.errors import (
     ConfigError,
@@ -36,10 +37,8 @@ from fieldkit.worker import LogWorker
 
 logger = logging.getLogger(__name__)
 
-CONFIG = web.AppKey("config", Config)
-WORKER = web.AppKey("worker", LogWorker)
-FEED = web.AppKey("feed", EventFeed)
-STARTED = web.AppKey("started", float)
+Part = Callable[[web.Application], None]
+"""Installs one part of the node (routes and a ``cleanup_ctx``) on the API application."""
 
 HEARTBEAT_SECONDS = 15.0
 MAX_EVENTS_PER_POST = 10_000
@@ -54,11 +53,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
 
 
-def create_app(config: Config) -> web.Application:
-    """The API application for the node described by ``config``.
+def create_app(config: Config, parts: Sequence[Part] = ()) -> web.Application:
+    """The API application for the node described by ``config``, with ``parts`` plugged in
+    (see :data:`fieldkit.node.NODE_PARTS`).
 
-    The store, its thread and the live feed are opened in ``cleanup_ctx`` and closed in
-    reverse order when the app shuts down.
+    The store, its thread and the live feed are opened in ``cleanup_ctx`` first; each
+    part's context comes after them (so it can use both) and is closed before them.
     """
     token = _read_token(config)
     app = web.Application(
@@ -68,6 +68,9 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     app.cleanup_ctx.append(_worker_ctx)
     app.cleanup_ctx.append(_feed_ctx)
+    app.on_shutdown.append(_end_streams)
+    for install in parts:
+        install(app)
     app.add_routes([
         web.get("/api/health", health),
         web.get("/api/incidents", list_incidents),
@@ -118,6 +121,11 @@ async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:
     await feed.stop()
 
 
+async def _end_streams(app: web.Application) -> None:
+    """Live streams end at shutdown, not at their next keep-alive (up to 15 s later)."""
+    await app[FEED].stop()
+
+
 # --- middlewares -----------------------------------------------------------------------
 
 
@@ -141,7 +149,8 @@ async def _error_middleware(request: web.Request, handler: Handler) -> web.Strea
 def _auth_middleware(token: str | None) -> Any:
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token is not None:
+        # Sync peers sign every /sync/ request with their node key (sync.auth) instead.
+        if token is not None and not request.path.startswith("/sync/"):
             given = request.headers.get("Authorization", "")
             expected = f"Bearer {token}"
             if not hmac.compare_digest(given.encode(), expected.encode()):
@@ -224,6 +233,7 @@ async def health(request: web.Request) -> web.Response:
         "role": config.node.role,
         "version": __version__,
         "uptime_s": round(time.time() - request.app[STARTED], 1),
+        "cursor": await worker.call(worker.log.cursor),  # where a live stream resumes
         "public_key": worker.log.identity.public_key_b64,
         **stats,
     })

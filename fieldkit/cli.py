@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib
 import json
 import mimetypes
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from fieldkit.nodedir import init_node_dir
 from fieldkit.render import incident_detail, incident_table
 from fieldkit.store import Store
 from fieldkit.vocabulary import Agency, IncidentKind, LinkTarget, Source, Status
+from sync.cli import register_sync_commands
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,7 +51,8 @@ def _errors(fn: F) -> F:
 @contextlib.contextmanager
 def open_log(node_dir: Path) -> Iterator[IncidentLog]:
     config = load_config(node_dir)
-    setup_logging(config.logging.level)
+    # One-shot commands print results on stdout; only warnings (or debug) go to stderr.
+    setup_logging("DEBUG" if config.logging.level == "DEBUG" else "WARNING")
     identity = NodeIdentity.load(config.node.name, config.path(config.node.key_file))
     with Store(config.path(config.node.database)) as store:
         yield IncidentLog(store, identity, Keyring.from_names(identity, config.trust.nodes))
@@ -159,13 +162,13 @@ def _act(node_dir: Path, incident_id: str, action: Callable[[IncidentLog, str], 
 @dir_option
 @_errors
 def incident_ack(incident_id: str, node_dir: Path) -> None:
-    """Acknowledge an incident."""
-    _act(node_dir, incident_id, lambda log, i: log.set_status(i, "acknowledged"))
+    """Acknowledge a new incident."""
+    _act(node_dir, incident_id, lambda log, i: log.acknowledge(i))
 
 
 @incident.command("status")
 @click.argument("incident_id")
-@click.argument("status", type=_choice(Status))
+@click.argument("status", type=_choice(Status), metavar="STATUS")
 @click.option("--reason", default="", help="Why (shown in the timeline).")
 @dir_option
 @_errors
@@ -176,7 +179,7 @@ def incident_status(incident_id: str, status: str, reason: str, node_dir: Path) 
 
 @incident.command("assign")
 @click.argument("incident_id")
-@click.argument("agency", type=_choice(Agency))
+@click.argument("agency", type=_choice(Agency), metavar="AGENCY")
 @click.argument("unit")
 @click.option("--remove", is_flag=True, help="Unassign the unit instead.")
 @dir_option
@@ -220,7 +223,7 @@ def incident_set(incident_id: str, title: str | None, kind: str | None,
 
 @incident.command("link")
 @click.argument("incident_id")
-@click.argument("target", type=_choice(LinkTarget))
+@click.argument("target", type=_choice(LinkTarget), metavar="camera|drone")
 @click.argument("ref")
 @dir_option
 @_errors
@@ -292,6 +295,11 @@ def demo(headless: bool, duration: float | None, work_dir: Path | None, seed: in
     """A node on loopback with generated incidents, all on embedded defaults."""
     from fieldkit.demo import run_demo
 
+    if not headless:  # the console (imported here only: fieldkit never imports tui up front)
+        from tui.cli import run_demo_console
+
+        run_demo_console(work_dir, seed, duration)
+        return
     setup_logging("WARNING" if headless else "INFO")
     if headless and duration is None:
         duration = 20.0
@@ -300,9 +308,52 @@ def demo(headless: bool, duration: float | None, work_dir: Path | None, seed: in
     click.echo(summary)
 
 
+class _LazyCommand(click.Command):
+    """A command loaded from ``module:attr`` only when it runs, so that importing
+    fieldkit never imports the console (``tui``) or textual."""
+
+    def __init__(self, name: str, target: str, help: str) -> None:
+        super().__init__(name, help=help, short_help=help)
+        self.target = target
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        module, _, attr = self.target.partition(":")
+        real: click.Command = getattr(importlib.import_module(module), attr)
+        return real.make_context(info_name, args, parent=parent, **extra)
+
+
+main.add_command(_LazyCommand("tui", "tui.cli:tui", "The crew console (textual)."))
+main.add_command(_LazyCommand("drone", "drone.cli:drone", "Drone telemetry: simulator, status."))
+main.add_command(_LazyCommand("hardware", "fieldkit.hardware.cli:hardware",
+                              "Truck hardware: check, power budget, join the fleet."))
+main.add_command(_LazyCommand("camera", "fieldkit.analytics.cli:camera",
+                              "Cameras: calibrate to the ground, list, snapshot with zones."))
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks: each prints figures and a ratio against a baseline run alongside."""
+
+
+bench.add_command(_LazyCommand("tui", "tui.cli:bench_tui",
+                               "Console first paint and filter/sort against a baseline."))
+bench.add_command(_LazyCommand("analytics", "fieldkit.analytics.cli:bench_analytics",
+                               "Video analytics pipeline against model.predict on every frame."))
+
+
+@bench.command("mavlink")
+@click.option("--messages", type=click.IntRange(1000), default=100_000, show_default=True)
+@click.option("--vehicles", type=click.IntRange(1, 32), default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable figures.")
+@_errors
+def bench_mavlink(messages: int, vehicles: int, as_json: bool) -> None:
+    """MAVLink telemetry parsed and applied against bare pymavlink parsing."""
+    from drone.bench import run_mavlink_bench
+
+    result = run_mavlink_bench(messages=messages, vehicles=vehicles,
+                               progress=lambda msg: click.echo(msg, err=True))
+    click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.table())
 
 
 @bench.command("log")
@@ -318,3 +369,10 @@ def bench_log(events: int, one_by_one: int, as_json: bool) -> None:
     result = run_log_bench(events=events, one_by_one=one_by_one,
                            progress=lambda msg: click.echo(msg, err=True))
     click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.table())
+
+
+register_sync_commands(main, bench)  # `fieldkit sync ...`, `fieldkit bench sync`
+
+
+if __name__ == "__main__":
+    main()

@@ -20,10 +20,12 @@ from typing import Any
 
 import aiohttp
 
+from fieldkit.analytics.demo import camera_summary, demo_cameras
 from fieldkit.config import CONFIG_FILE, Config, load_config
 from fieldkit.node import Node
 from fieldkit.nodedir import init_node_dir
 from fieldkit.render import short_id
+from sync.demo import HQ, SECOND_TRUCK, DemoFleet
 
 DEMO_TRUCK = "T01"
 # Around the Jamarat bridge, Mina: the kind of route fieldkit is for.
@@ -57,21 +59,30 @@ class _Tally:
 
 
 async def run_demo(work_dir: Path | None, *, duration: float | None, seed: int,
-                   echo: Callable[[str], None] | None) -> str:
-    """Run until ``duration`` seconds pass (or forever); return a summary."""
+                   echo: Callable[[str], None] | None,
+                   on_ready: Callable[[str], None] | None = None) -> str:
+    """Run until ``duration`` seconds pass (or forever); return a summary.
+    ``on_ready(url)`` is called once the node serves (the console connects there)."""
     async with _node_dir(work_dir) as node_dir:
         config = _demo_config(node_dir)
-        node = Node(config)
-        await node.start()
+        # A second truck and HQ on loopback; T01 syncs with both (see sync.demo).
+        fleet = await DemoFleet.start(node_dir, config, seed)
+        node = Node(fleet.config)
         try:
+            await node.start()
             if echo:
                 echo(f"demo node {DEMO_TRUCK} serving {node.url} (data in {node_dir})")
+                echo(f"demo fleet: {SECOND_TRUCK} at {fleet.nodes[SECOND_TRUCK].url}, "
+                     f"{HQ} at {fleet.nodes[HQ].url}, syncing on loopback")
+            if on_ready:
+                on_ready(node.url)
             streamed = _Tally()
             started = time.monotonic()
             async with aiohttp.ClientSession(node.url) as http:
                 watcher = asyncio.create_task(_watch(http, streamed, echo))
                 try:
                     await _generate(http, random.Random(seed), duration)  # noqa: S311 (a demo)
+                    settled = await fleet.settle(node)
                     await _drain(http, streamed)
                 finally:
                     watcher.cancel()
@@ -79,9 +90,12 @@ async def run_demo(work_dir: Path | None, *, duration: float | None, seed: int,
                         await watcher
                 async with http.get("/api/health") as response:
                     health = await response.json()
-            return _summary(node.url, health, streamed, time.monotonic() - started)
+                cameras = await camera_summary(http)
+            return (_summary(node.url, health, streamed, time.monotonic() - started)
+                    + await fleet.summary(node, settled) + cameras)
         finally:
             await node.stop()
+            await fleet.stop()
 
 
 @contextlib.asynccontextmanager
@@ -98,7 +112,8 @@ def _demo_config(node_dir: Path) -> Config:
         init_node_dir(node_dir, role="truck", name=DEMO_TRUCK)
     config = load_config(node_dir)
     # Port 0: the demo must never collide with a real node on this machine.
-    return config.model_copy(update={"api": config.api.model_copy(update={"port": 0})})
+    return config.model_copy(update={"api": config.api.model_copy(update={"port": 0}),
+                                     "cameras": demo_cameras()})  # the synthetic camera
 
 
 async def _generate(http: aiohttp.ClientSession, rng: random.Random,

@@ -12,15 +12,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import uuid6
 from pydantic import ValidationError
 
-from fieldkit.errors import EventError, InvalidActionError, NotFoundError
+from fieldkit.errors import InvalidActionError, NotFoundError
 from fieldkit.events import (
     FIELD_ADAPTERS,
     GENESIS,
@@ -33,43 +32,21 @@ from fieldkit.events import (
 from fieldkit.fold import Incident
 from fieldkit.hlc import next_hlc, wall_ms
 from fieldkit.identity import Keyring, NodeIdentity
+from fieldkit.intake import ApplyReport, Rejection, check_batch, count_rejections, parse_wire
 from fieldkit.store import Store
-from fieldkit.view import EVENT_COLUMNS, event_to_row, rebuild_view, refold, row_to_event
+from fieldkit.view import (
+    EVENT_COLUMNS,
+    SQL_CHUNK,
+    event_to_row,
+    rebuild_view,
+    refold,
+    row_to_event,
+)
 from fieldkit.vocabulary import Agency, LinkTarget, Status
 
 logger = logging.getLogger(__name__)
 
 _INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_CHUNK = 500  # rows per IN (...) lookup, well under SQLite's variable limit
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """An event refused by :meth:`IncidentLog.apply`."""
-
-    event: str
-    """``origin:seq``, or ``?`` when the envelope was unreadable."""
-    reason: str
-    """Code: malformed, unknown_origin, fork, broken_chain, bad_hash, invalid_payload,
-    bad_signature."""
-    detail: str
-    """A sentence for the operator."""
-
-
-@dataclass
-class ApplyReport:
-    """What :meth:`IncidentLog.apply` did with a batch."""
-
-    applied: int = 0
-    """Events new to this node, now stored."""
-    duplicates: int = 0
-    """Events already held (identical)."""
-    deferred: list[str] = field(default_factory=list)
-    """Ids of events held back because an earlier event of their origin is missing."""
-    rejected: list[Rejection] = field(default_factory=list)
-    """Events refused, with the reason."""
-    incidents: set[str] = field(default_factory=set)
-    """Incidents whose state changed."""
 
 
 Action = tuple[str, dict[str, Any]]
@@ -149,6 +126,19 @@ class IncidentLog:
                 raise InvalidActionError(f"incident {state.id} is already {new.value}")
             return [("status", {"status": new.value, "base": state.heads["status"],
                                 "reason": reason})]
+
+        return self._transact(incident_id, build)
+
+    def acknowledge(self, incident_id: str) -> Incident:
+        """Move a new incident to acknowledged; refuse one that is already further along
+        (a late "ack" must not pull a dispatched incident back)."""
+        def build(state: Incident) -> list[Action]:
+            if state.status is not Status.NEW or len(state.heads["status"]) > 1:
+                raise InvalidActionError(
+                    f"incident {state.id} is {state.status.value}, not new: set its status "
+                    "explicitly to move it back")
+            return [("status", {"status": Status.ACKNOWLEDGED.value,
+                                "base": state.heads["status"], "reason": ""})]
 
         return self._transact(incident_id, build)
 
@@ -243,126 +233,31 @@ class IncidentLog:
 
     def apply_wire(self, items: Iterable[Any]) -> ApplyReport:
         """Apply events in their JSON form; unreadable envelopes are rejected as malformed."""
-        events: list[Event] = []
-        malformed: list[tuple[str, str]] = []  # (origin, detail)
-        for item in items:
-            try:
-                events.append(Event.from_wire(item))
-            except EventError as exc:
-                # Count under the claimed origin only if it is a known one: an attacker
-                # must not be able to grow the counters table with made-up names.
-                origin = item.get("origin") if isinstance(item, dict) else None
-                known = origin if isinstance(origin, str) and origin in self.keyring else "?"
-                malformed.append((known, str(exc)))
+        events, malformed = parse_wire(items, self.keyring)
         report = self.apply(events)
-        report.rejected += [Rejection("?", "malformed", detail) for _, detail in malformed]
+        report.rejected += [Rejection("?", "malformed", detail) for _, _, detail in malformed]
         if malformed:
             with self.store.write() as conn:
-                _count_rejections(conn, [(o, "malformed", d) for o, d in malformed],
-                                  self._clock())
+                count_rejections(conn, malformed, self._clock())
         return report
 
     def apply(self, events: Iterable[Event]) -> ApplyReport:
         """Verify and store events from other nodes, as one atomic batch.
 
-        Per origin, events must continue the chain held here. Each run is checked for
-        sequence, ``prev`` links, hashes and payloads; then one signature, on the run's
-        last event, vouches for the run (bisecting to the longest signed prefix if it
-        fails). Events after a break are rejected; events past a gap are deferred.
+        See :func:`fieldkit.intake.check_batch` for what is checked; what passes is
+        stored and folded in the same transaction that counts what was rejected.
         """
         report = ApplyReport()
-        by_origin: dict[str, dict[int, Event]] = defaultdict(dict)
-        refused: list[tuple[str, str, str]] = []  # (origin, reason, detail)
-
-        def reject(e: Event, reason: str, detail: str) -> None:
-            report.rejected.append(Rejection(e.id, reason, detail))
-            refused.append((e.origin, reason, detail))
-
-        for e in events:
-            held = by_origin[e.origin].setdefault(e.seq, e)
-            if held.hash != e.hash:
-                reject(e, "fork", f"{e.id} arrived twice with different content")
         with self.store.write() as conn:
-            accepted: list[Event] = []
-            for origin, by_seq in by_origin.items():
-                batch = [by_seq[s] for s in sorted(by_seq)]
-                if origin not in self.keyring:
-                    for e in batch:
-                        reject(e, "unknown_origin", f"{e.id}: origin {origin!r} is not trusted")
-                    continue
-                accepted += self._check_run(conn, origin, batch, report, reject)
+            accepted, refused = check_batch(conn, self.keyring, events, report)
             conn.executemany(_INSERT_EVENT, [event_to_row(e) for e in accepted])
             report.applied = len(accepted)
             report.incidents = {e.incident for e in accepted}
             refold(conn, report.incidents)
-            _count_rejections(conn, refused, self._clock())
+            count_rejections(conn, refused, self._clock())
         for (origin, reason), n in Counter((o, r) for o, r, _ in refused).items():
             logger.warning("rejected %d event(s) from %s: %s", n, origin, reason)
         return report
-
-    def _check_run(self, conn: sqlite3.Connection, origin: str, batch: list[Event],
-                   report: ApplyReport, reject: Callable[[Event, str, str], None]) -> list[Event]:
-        head = conn.execute("SELECT seq, hash FROM events WHERE origin = ?"
-                            " ORDER BY seq DESC LIMIT 1", [origin]).fetchone()
-        head_seq, prev = head or (0, GENESIS)
-        old = [e for e in batch if e.seq <= head_seq]
-        held = self._held_hashes(conn, origin, [e.seq for e in old])
-        for e in old:
-            if held[e.seq] == e.hash:
-                report.duplicates += 1
-            else:
-                reject(e, "fork", f"{e.id} differs from the event already held under that id")
-        run: list[Event] = []
-        new = [e for e in batch if e.seq > head_seq]
-        for i, e in enumerate(new):
-            expected = head_seq + len(run) + 1
-            problem = None
-            if e.seq != expected:
-                report.deferred += [x.id for x in new[i:]]
-                break
-            if e.prev != prev:
-                problem = ("broken_chain", f"{e.id} does not follow {origin}:{e.seq - 1}")
-            elif e.compute_hash() != e.hash:
-                problem = ("bad_hash", f"{e.id}: content does not match its hash")
-            elif why := check_payload(e.kind, e.payload):
-                problem = ("invalid_payload", f"{e.id}: {why}")
-            if problem:
-                for x in new[i:]:
-                    reject(x, problem[0], problem[1] if x is e else f"{x.id}: after {e.id}")
-                break
-            run.append(e)
-            prev = e.hash
-        signed = self._signed_prefix(run)
-        for e in run[signed:]:
-            reject(e, "bad_signature", f"{e.id}: not signed by {origin}'s key")
-        return run[:signed]
-
-    def _signed_prefix(self, run: list[Event]) -> int:
-        """Length of the longest prefix whose last event carries a valid signature."""
-        def ok(count: int) -> bool:
-            return run[count - 1].signature_valid(self.keyring.verify)
-
-        if not run or ok(len(run)):
-            return len(run)
-        lo, hi = 0, len(run) - 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if ok(mid):
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
-
-    @staticmethod
-    def _held_hashes(conn: sqlite3.Connection, origin: str, seqs: list[int]) -> dict[int, str]:
-        held: dict[int, str] = {}
-        for i in range(0, len(seqs), _CHUNK):
-            chunk = seqs[i:i + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            held.update(conn.execute(
-                f"SELECT seq, hash FROM events WHERE origin = ? AND seq IN ({marks})",
-                [origin, *chunk]).fetchall())
-        return held
 
     # --- reads -------------------------------------------------------------------------
 
@@ -376,17 +271,22 @@ class IncidentLog:
             raise NotFoundError(f"no incident {incident_id!r}")
         return Incident.model_validate_json(row[0])
 
-    def resolve(self, prefix: str) -> str:
-        """The full id of the one incident whose id starts with ``prefix`` (4+ characters)."""
-        if len(prefix) < 4:
-            raise InvalidActionError(f"incident id {prefix!r} is too short: give 4+ characters")
-        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    def resolve(self, fragment: str) -> str:
+        """The full id of the one incident whose id starts or ends with ``fragment``.
+
+        UUIDv7 ids start with the time, so incidents made together share a prefix; the
+        last 8 characters (random) are what the CLI and console show.
+        """
+        if len(fragment) < 4:
+            raise InvalidActionError(f"incident id {fragment!r} is too short: give 4+ characters")
+        escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         rows = self.store.conn.execute(
-            "SELECT id FROM incidents WHERE id LIKE ? ESCAPE '\\' LIMIT 2", [pattern]).fetchall()
+            "SELECT id FROM incidents WHERE id LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\'"
+            " LIMIT 2", [escaped + "%", "%" + escaped]).fetchall()
         if not rows:
-            raise NotFoundError(f"no incident {prefix!r}")
+            raise NotFoundError(f"no incident {fragment!r}")
         if len(rows) > 1:
-            raise InvalidActionError(f"incident id {prefix!r} is ambiguous: give more characters")
+            raise InvalidActionError(f"incident id {fragment!r} is ambiguous: give more characters")
         return str(rows[0][0])
 
     def incidents(self, *, status: str | None = None, kind: str | None = None,
@@ -455,6 +355,27 @@ class IncidentLog:
             found += [row_to_event(r) for r in rows]
         return found
 
+    def events_after(self, origin: str, after: int, limit: int = 1000) -> list[Event]:
+        """At most ``limit`` events of ``origin`` with seq above ``after``, in chain order."""
+        rows = self.store.conn.execute(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE origin = ? AND seq > ?"
+            " ORDER BY seq LIMIT ?", [origin, after, limit])
+        return [row_to_event(r) for r in rows]
+
+    def triage(self, incident_ids: Iterable[str]) -> dict[str, tuple[bool, int, int]]:
+        """``(open, severity, updated_at)`` of each incident held among ``incident_ids``:
+        the parts of the board's order (open first, then severity, then latest change)."""
+        ids = list(dict.fromkeys(incident_ids))
+        found: dict[str, tuple[bool, int, int]] = {}
+        for i in range(0, len(ids), SQL_CHUNK):
+            chunk = ids[i:i + SQL_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for incident_id, status, severity, updated in self.store.conn.execute(
+                    f"SELECT id, status, severity, updated_at FROM incidents"
+                    f" WHERE id IN ({marks})", chunk):
+                found[incident_id] = (Status(status).is_open, int(severity), int(updated))
+        return found
+
     def put_blob(self, data: bytes, mime: str) -> str:
         """Store content (e.g. received from a peer); returns its sha256."""
         digest = hashlib.sha256(data).hexdigest()
@@ -520,15 +441,3 @@ def _first_error(exc: ValidationError) -> str:
     key = ".".join(str(p) for p in first["loc"])
     msg = str(first["msg"]).removeprefix("Value error, ")
     return f"{key}: {msg}" if key else msg
-
-
-def _count_rejections(conn: sqlite3.Connection, refused: list[tuple[str, str, str]],
-                      now_ms: int) -> None:
-    last_detail = {(o, r): d for o, r, d in refused}
-    for (origin, reason), n in Counter((o, r) for o, r, _ in refused).items():
-        conn.execute(
-            "INSERT INTO rejections (origin, reason, count, last_at, last_detail)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (origin, reason) DO UPDATE SET"
-            " count = count + excluded.count, last_at = excluded.last_at,"
-            " last_detail = excluded.last_detail",
-            [origin, reason, n, now_ms, last_detail[(origin, reason)]])

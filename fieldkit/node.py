@@ -12,11 +12,21 @@ from enum import StrEnum
 
 from aiohttp import web
 
-from fieldkit.api import WORKER, create_app
+from drone.service import setup as install_drones
+from fieldkit.analytics.service import install_cameras
+from fieldkit.api import Part, create_app
+from fieldkit.appkeys import WORKER
 from fieldkit.config import Config
+from fieldkit.hardware.service import install_hardware
 from fieldkit.worker import LogWorker
+from sync.http import install_sync
 
 logger = logging.getLogger(__name__)
+
+
+#: The parts a node runs beside its API, in start order; they stop in reverse. Each one's
+#: context starts after the store and the live feed, which all of them write through.
+NODE_PARTS: tuple[Part, ...] = (install_cameras, install_drones, install_hardware, install_sync)
 
 
 class NodeState(StrEnum):
@@ -28,8 +38,9 @@ class NodeState(StrEnum):
 class Node:
     """One fieldkit node. ``async start()``, ``async stop()`` (safe to call twice)."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, parts: tuple[Part, ...] = NODE_PARTS) -> None:
         self.config = config
+        self._parts = parts
         self.state = NodeState.NEW
         self._runner: web.AppRunner | None = None
         self._app: web.Application | None = None
@@ -42,7 +53,7 @@ class Node:
     async def start(self) -> None:
         if self.state is not NodeState.NEW:
             raise RuntimeError(f"cannot start a node in state {self.state}")
-        self._app = create_app(self.config)
+        self._app = create_app(self.config, self._parts)
         # access_log=None: request lines could carry query tokens one day; keep logs clean.
         self._runner = web.AppRunner(self._app, access_log=None)
         await self._runner.setup()

@@ -18,7 +18,7 @@ def incident_table(incidents: Sequence[Incident]) -> str:
         return "no incidents"
     rows = [("ID", "SEV", "STATUS", "KIND", "WHERE", "UPDATED", "TITLE")]
     for i in incidents:
-        rows.append((i.id, str(i.severity), i.status.value, i.kind, where(i),
+        rows.append((short_id(i.id), str(i.severity), i.status.value, i.kind, where(i),
                      iso(i.updated_at), i.title + (" [CONFLICT]" if i.conflicts else "")))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]) - 1)]
     return "\n".join(

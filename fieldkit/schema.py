@@ -105,3 +105,147 @@ def m003_rejections(db: Database) -> None:
     PRIMARY KEY (origin, reason)
 )""",
     )
+
+
+@_migration
+def m005_sync(db: Database) -> None:
+    """Sync state: the HQ-signed fleet roster held, and what is known of each peer."""
+    _run(
+        db,
+        """CREATE TABLE sync_roster (
+    id INTEGER PRIMARY KEY CHECK (id = 1),  -- one roster: the newest valid one seen
+    version INTEGER NOT NULL,
+    document TEXT NOT NULL
+)""",
+        """CREATE TABLE sync_peers (
+    name TEXT PRIMARY KEY,
+    url TEXT,
+    last_attempt INTEGER,
+    last_contact INTEGER,
+    last_error TEXT,
+    vector TEXT NOT NULL DEFAULT '{}',  -- the peer's version vector at last contact
+    sent INTEGER NOT NULL DEFAULT 0,
+    received INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0
+)""",
+    )
+
+
+@_migration
+def m004_drone_telemetry(db: Database) -> None:
+    """Drone telemetry sampled from MAVLink, and the drone alerts raised as incidents.
+
+    (Registered after m005_sync, which landed first; order between the two is irrelevant.)
+    """
+    _run(
+        db,
+        """CREATE TABLE drone_samples (
+    id INTEGER PRIMARY KEY,
+    vehicle TEXT NOT NULL,
+    link TEXT NOT NULL,
+    system_id INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,           -- node wall clock when sampled
+    autopilot TEXT,
+    mode TEXT,
+    armed INTEGER,
+    lat REAL,
+    lon REAL,
+    alt_amsl_m REAL,
+    alt_rel_m REAL,
+    heading_deg REAL,
+    groundspeed_ms REAL,
+    roll_deg REAL,
+    pitch_deg REAL,
+    yaw_deg REAL,
+    gimbal_roll_deg REAL,
+    gimbal_pitch_deg REAL,
+    gimbal_yaw_deg REAL,              -- earth frame (true north)
+    hfov_deg REAL,
+    vfov_deg REAL,
+    battery_pct REAL,
+    battery_v REAL,
+    gps_fix INTEGER,
+    satellites INTEGER,
+    loss_pct REAL,                    -- from MAVLink sequence numbers
+    heartbeat_age_s REAL
+)""",
+        "CREATE INDEX drone_samples_vehicle ON drone_samples (vehicle, at_ms)",
+        """CREATE TABLE drone_alerts (
+    id INTEGER PRIMARY KEY,
+    vehicle TEXT NOT NULL,
+    rule TEXT NOT NULL,               -- link_lost, battery, gps_lost, geofence:NAME
+    incident TEXT NOT NULL,
+    raised_at INTEGER NOT NULL,
+    cleared_at INTEGER
+)""",
+        # At most one open alert per vehicle and rule: each condition is raised once.
+        """CREATE UNIQUE INDEX drone_alerts_open ON drone_alerts (vehicle, rule)
+    WHERE cleared_at IS NULL""",
+    )
+
+
+@_migration
+def m006_truck_hardware(db: Database) -> None:
+    """The truck's own position samples (from gpsd) and its health alerts."""
+    _run(
+        db,
+        """CREATE TABLE truck_positions (
+    id INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,           -- node wall clock when sampled
+    gps_time TEXT,                    -- the receiver's UTC time of the fix
+    lat REAL NOT NULL,
+    lon REAL NOT NULL,
+    alt_m REAL,
+    speed_ms REAL,
+    track_deg REAL,
+    eph_m REAL,
+    mode INTEGER NOT NULL
+)""",
+        "CREATE INDEX truck_positions_at ON truck_positions (at_ms)",
+        """CREATE TABLE health_alerts (
+    id INTEGER PRIMARY KEY,
+    rule TEXT NOT NULL,               -- disk_full, overheating, on_battery, clock_unsynced
+    incident TEXT NOT NULL,
+    raised_at INTEGER NOT NULL,
+    cleared_at INTEGER
+)""",
+        # At most one open alert per rule: each condition is raised once.
+        """CREATE UNIQUE INDEX health_alerts_open ON health_alerts (rule)
+    WHERE cleared_at IS NULL""",
+    )
+
+
+@_migration
+def m007_zone_metrics(db: Database) -> None:
+    """Camera analytics: per-zone time series and the alerts the rules raised."""
+    _run(
+        db,
+        """CREATE TABLE zone_metrics (
+    id INTEGER PRIMARY KEY,
+    camera TEXT NOT NULL,
+    zone TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,        -- window start, node wall clock
+    end_ms INTEGER NOT NULL,
+    samples INTEGER NOT NULL,         -- analysed frames in the window
+    count REAL NOT NULL,              -- mean people in the zone
+    peak INTEGER NOT NULL,
+    density REAL NOT NULL,            -- mean persons/m²
+    level TEXT NOT NULL,              -- Fruin level of service A..F
+    speed_m_s REAL,
+    direction_deg REAL,
+    counter_flow_share REAL NOT NULL,
+    stationary_share REAL NOT NULL
+)""",
+        "CREATE INDEX zone_metrics_at ON zone_metrics (camera, zone, start_ms)",
+        """CREATE TABLE camera_alerts (
+    id INTEGER PRIMARY KEY,
+    camera TEXT NOT NULL,
+    rule TEXT NOT NULL,               -- density:ZONE, counter_flow:ZONE, fault, person_down:ID
+    incident TEXT NOT NULL,
+    raised_at INTEGER NOT NULL,
+    cleared_at INTEGER
+)""",
+        # At most one open alert per camera and rule: one incident per situation.
+        """CREATE UNIQUE INDEX camera_alerts_open ON camera_alerts (camera, rule)
+    WHERE cleared_at IS NULL""",
+    )

@@ -92,7 +92,11 @@ def check_schema_known(path: Path) -> None:
     """Refuse a database that holds migrations unknown to this version, without writing."""
     known = set(MIGRATION_NAMES)
     try:
-        ro = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        # Without a -wal file the database file is complete: read it as immutable, which
+        # creates no -wal/-shm beside it. With one, a plain read-only open sees the WAL.
+        wal = path.with_name(path.name + "-wal")
+        mode = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+        ro = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True)
         try:
             tables = {r[0] for r in ro.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             applied = set()

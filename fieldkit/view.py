@@ -17,6 +17,8 @@ from fieldkit.events import Event, canonical_json
 from fieldkit.fold import fold
 
 EVENT_COLUMNS = "origin, seq, hlc, incident, kind, payload, prev, hash, sig"
+SQL_CHUNK = 500
+"""Values per ``IN (...)`` lookup, well under SQLite's variable limit."""
 
 
 def row_to_event(row: tuple[Any, ...]) -> Event:

@@ -44,14 +44,18 @@ LogFactory = Callable[..., IncidentLog]
 
 @pytest.fixture
 def make_log(tmp_path: Path) -> Iterator[LogFactory]:
-    """``make_log(identity, *trusted_identities)``: an IncidentLog on its own SQLite file."""
+    """``make_log(identity, *trusted_identities, clock=None)``: an IncidentLog on its own
+    SQLite file; ``clock`` (wall-clock ms) defaults to the real one."""
     stores: list[Store] = []
 
-    def make(identity: NodeIdentity, *trusted: NodeIdentity) -> IncidentLog:
+    def make(identity: NodeIdentity, *trusted: NodeIdentity,
+             clock: Callable[[], int] | None = None) -> IncidentLog:
         store = Store(tmp_path / f"{identity.name}-{len(stores)}.db")
         stores.append(store)
         keyring = Keyring.from_names(identity, {t.name: t.public_key_b64 for t in trusted})
-        return IncidentLog(store, identity, keyring)
+        if clock is None:
+            return IncidentLog(store, identity, keyring)
+        return IncidentLog(store, identity, keyring, clock=clock)
 
     yield make
     for store in stores:

@@ -1,0 +1,157 @@
+"""`fieldkit camera ...` (calibrate, list, snapshot) and `fieldkit bench analytics`.
+
+Registered lazily in ``fieldkit.cli`` (one line each), so `fieldkit --help` never
+imports OpenCV or torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from fieldkit.errors import ConfigError, FieldkitError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+dir_option = click.option(
+    "--dir", "node_dir", type=click.Path(file_okay=False, path_type=Path), default=".",
+    envvar="FIELDKIT_DIR", show_default=True, help="Node directory (env FIELDKIT_DIR).")
+
+
+def _errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FieldkitError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_point(text: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    """``U,V=X,Y`` (pixel = ground) into two pairs."""
+    try:
+        image, ground = text.split("=")
+        u, v = (float(x) for x in image.split(","))
+        x, y = (float(x) for x in ground.split(","))
+    except ValueError:
+        raise ConfigError(f"point {text!r}: write it as U,V=X,Y (pixel = ground), e.g. "
+                          "102,690=0,0") from None
+    return (u, v), (x, y)
+
+
+@click.group()
+def camera() -> None:
+    """Cameras: calibrate to the ground, list, take a snapshot with zones drawn."""
+
+
+@camera.command("calibrate")
+@click.option("--point", "points", multiple=True, required=True, metavar="U,V=X,Y",
+              help="A landmark: pixel U,V in the full-size frame = ground X,Y (metres, or "
+              "lat,lon with --latlon). At least 4, no three in a line.")
+@click.option("--latlon", is_flag=True, help="Ground points are WGS84 lat,lon degrees.")
+@click.option("--max-error", type=click.FloatRange(0.01, 10), default=0.5, show_default=True,
+              help="Largest disagreement allowed between a point and the fit, metres.")
+@click.option("--name", default="CAMERA", show_default=True, help="Camera name for the TOML.")
+@_errors
+def calibrate(points: tuple[str, ...], latlon: bool, max_error: float, name: str) -> None:
+    """Check landmarks and print the calibration to paste into fieldkit.toml."""
+    from fieldkit.analytics.calibration import calibration_from_points
+
+    pairs = [parse_point(p) for p in points]
+    image = [p[0] for p in pairs]
+    ground = [p[1] for p in pairs]
+    cal = calibration_from_points(image, ground, units="latlon" if latlon else "metres",
+                                  max_error_m=max_error, camera=name)
+    click.echo(calibration_report(cal, image, ground, name, latlon))
+
+
+def calibration_report(cal: Any, image: list[tuple[float, float]],
+                       ground: list[tuple[float, float]], name: str, latlon: bool) -> str:
+    import numpy as np
+
+    local = cal.ground_polygon(ground)
+    fitted = cal.image_to_ground(np.array(image))
+    lines = [f"calibration of {name}: {len(image)} points, worst error {cal.error_m:.3f} m",
+             f"{'#':>3} {'pixel':>16} {'ground':>24} {'error m':>8}"]
+    for k, (px, g, a, b) in enumerate(zip(image, ground, local, fitted, strict=True), 1):
+        err = float(np.hypot(*(a - b)))
+        lines.append(f"{k:>3} {px[0]:>7.1f},{px[1]:>7.1f} {g[0]:>11.6g},{g[1]:>11.6g} "
+                     f"{err:>8.3f}")
+    lines += ["", "# paste under the camera's [[cameras.cameras]] entry:",
+              f"calibration.image = {json.dumps([list(p) for p in image])}",
+              f"calibration.ground = {json.dumps([list(p) for p in ground])}"]
+    if latlon:
+        lines.append('calibration.units = "latlon"')
+    return "\n".join(lines)
+
+
+@camera.command("list")
+@dir_option
+@_errors
+def list_cameras(node_dir: Path) -> None:
+    """The configured cameras, their calibration and zones (areas on the ground)."""
+    from fieldkit.analytics.calibration import Calibration
+    from fieldkit.analytics.zones import Zone
+    from fieldkit.config import load_config
+
+    config = load_config(node_dir)
+    if not config.cameras.cameras:
+        click.echo("no cameras configured (add [[cameras.cameras]] to fieldkit.toml)")
+        return
+    for cam in config.cameras.cameras:
+        if cam.calibration is None:
+            click.echo(f"{cam.name}  {cam.source}  not calibrated")
+            continue
+        cal = Calibration(cam.calibration, cam.name)
+        click.echo(f"{cam.name}  {cam.source}  calibrated ({len(cam.calibration.image)} "
+                   f"points, worst error {cal.error_m:.2f} m)")
+        for z in cam.zones:
+            zone = Zone(z, cal)
+            cap = f", capacity {zone.capacity}" if zone.capacity else ""
+            click.echo(f"  zone {zone.name}: {zone.area_m2:.1f} m²{cap}")
+
+
+@camera.command("snapshot")
+@click.argument("name")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="JPEG to write.")
+@dir_option
+@_errors
+def snapshot(name: str, out: Path, node_dir: Path) -> None:
+    """One frame from camera NAME with its zones drawn: check zones before going live."""
+    from fieldkit.analytics.snapshot import take_snapshot
+    from fieldkit.config import load_config
+
+    config = load_config(node_dir)
+    info = take_snapshot(config, name, out)
+    click.echo(info)
+
+
+@click.command("analytics")
+@click.option("--seconds", type=click.FloatRange(5, 600), default=60, show_default=True,
+              help="Length of the generated scene.")
+@click.option("--fps", type=click.FloatRange(1, 30), default=5, show_default=True,
+              help="Frame rate of the generated scene.")
+@click.option("--analyse-fps", type=click.FloatRange(0.1, 30), default=1.0, show_default=True,
+              help="Most frames per second the pipeline sends to the detector.")
+@click.option("--roi-imgsz", type=click.IntRange(160, 1920), default=640, show_default=True,
+              help="Largest inference size of the zone region.")
+@click.option("--no-latency", is_flag=True, help="Skip the real-time latency run.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable figures.")
+@_errors
+def bench_analytics(seconds: float, fps: float, analyse_fps: float, roi_imgsz: int,
+                    no_latency: bool, as_json: bool) -> None:
+    """Pipeline against model.predict@640 on every frame: throughput, count MAE, latency."""
+    from fieldkit.analytics.bench import run_analytics_bench
+
+    result = run_analytics_bench(seconds=seconds, fps=fps, analyse_fps=analyse_fps,
+                                 roi_imgsz=roi_imgsz, latency=not no_latency,
+                                 progress=lambda msg: click.echo(msg, err=True))
+    click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.table())

@@ -1,0 +1,119 @@
+"""`fieldkit hardware ...`: check a truck against its profile, show its budget, join the
+fleet. Registered in ``fieldkit.cli`` with one ``main.add_command(hardware)``."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from fieldkit.errors import FieldkitError
+from fieldkit.hardware.checks import ITEMS, Machine, Outcome, format_results, run_checks
+from fieldkit.hardware.fleet import join_fleet
+from fieldkit.hardware.profile import Profile, load_profile
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FieldkitError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+def hardware() -> None:
+    """The truck's hardware: check it against a profile, its budget, joining the fleet."""
+
+
+@hardware.command("check")
+@click.argument("profile", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--skip", "skip", multiple=True, type=click.Choice(ITEMS),
+              help="Leave an item out (repeatable).")
+@click.option("--disk", "disk_path", type=click.Path(file_okay=False, path_type=Path),
+              default="/", show_default=True, help="Filesystem that holds the node directory.")
+@click.option("--timeout", type=click.FloatRange(0.1, 60), default=3.0, show_default=True,
+              help="Seconds per network check (gpsd, each camera).")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@_errors
+def check(profile: Path, skip: tuple[str, ...], disk_path: Path, timeout: float,
+          as_json: bool) -> None:
+    """Check this machine against PROFILE: pass/fail per item with the reason.
+
+    Exit status 1 when any item fails; "absent" (no such sensor here) is not a failure.
+    """
+    truck = load_profile(profile)
+    machine = Machine(disk_path=disk_path, timeout_s=timeout)
+    results = asyncio.run(run_checks(truck, machine, frozenset(skip)))
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in results], indent=2))
+    else:
+        click.echo(f"{truck.truck.name}: {truck.compute.model}")
+        click.echo(format_results(results))
+    if any(r.outcome is Outcome.FAIL for r in results):
+        raise SystemExit(1)
+
+
+@hardware.command("budget")
+@click.argument("profile", type=click.Path(dir_okay=False, path_type=Path))
+@_errors
+def budget(profile: Path) -> None:
+    """Validate PROFILE and print its power and bandwidth budget."""
+    click.echo(budget_text(load_profile(profile)))
+
+
+def budget_text(truck: Profile) -> str:
+    lines = [f"{truck.truck.name}: {truck.compute.model}", "power (W):"]
+    lines += [f"  {name:<15} {watts:7.1f}" for name, watts in truck.loads.items()]
+    lines.append(f"  {'total':<15} {truck.load_w:7.1f}  of {truck.power.output_w:.0f} W UPS")
+    lines.append(f"  runtime on {truck.power.battery_wh:.0f} Wh at "
+                 f"{truck.power.efficiency:.0%}: {truck.runtime_min:.0f} min "
+                 f"(target {truck.power.runtime_min_target:.0f})")
+    uplinks = {r.name: r.uplink_kbps for r in truck.radios if r.uplink_kbps}
+    lines.append("bandwidth (kbit/s):")
+    lines.append(f"  ingest (LAN)    {truck.ingest_kbps:7d}  "
+                 f"({len(truck.cameras)} cameras, {len(truck.drones)} drones)")
+    for name, kbps in uplinks.items():
+        lines.append(f"  uplink {name:<8} {kbps:7d}")
+    return "\n".join(lines)
+
+
+@hardware.command("join")
+@click.option("--usb", "stick", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Mounted USB stick prepared by HQ (holds fieldkit/roster.json).")
+@click.option("--hq-url", help="HQ's node API, e.g. https://hq.example:8470.")
+@click.option("--hq-name", help="HQ's node name (required without --usb).")
+@click.option("--hq-key", help="HQ's base64 public key (required without --usb; pins it with).")
+@click.option("--dir", "node_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=".", envvar="FIELDKIT_DIR", show_default=True,
+              help="Node directory (env FIELDKIT_DIR).")
+@_errors
+def join(stick: Path | None, hq_url: str | None, hq_name: str | None, hq_key: str | None,
+         node_dir: Path) -> None:
+    """Join the fleet: trust HQ, sync with it, adopt the roster from the stick."""
+    result = join_fleet(node_dir, stick=stick, hq_url=hq_url, hq_name=hq_name, hq_key=hq_key)
+    click.echo(f"joined the fleet of HQ {result.hq}"
+               + ("" if result.config_changed else " (config already had it)"))
+    if result.roster_version is not None:
+        click.echo(f"  roster version {result.roster_version} adopted")
+    else:
+        click.echo("  roster: arrives with the first sync once HQ has added this truck")
+    if result.enrolment is not None:
+        click.echo(f"  enrolment request left on the stick: {result.enrolment}")
+    click.echo(f"on HQ: fieldkit sync roster add {load_name(node_dir)} {result.public_key}")
+
+
+def load_name(node_dir: Path) -> str:
+    from fieldkit.config import load_config
+
+    return load_config(node_dir).node.name

@@ -1,0 +1,270 @@
+"""`fieldkit sync ...` and `fieldkit bench sync`: a thin skin over the sync library.
+
+Registered into the main command by :func:`register_sync_commands`. Every FieldkitError
+becomes a one-line message and exit status 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from fieldkit.config import Config, load_config
+from fieldkit.errors import FieldkitError
+from fieldkit.identity import Keyring, NodeIdentity
+from fieldkit.log import IncidentLog
+from fieldkit.logsetup import setup_logging
+from fieldkit.store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+dir_option = click.option(
+    "--dir", "node_dir", type=click.Path(file_okay=False, path_type=Path), default=".",
+    envvar="FIELDKIT_DIR", show_default=True, help="Node directory (env FIELDKIT_DIR).")
+
+
+def _errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FieldkitError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _quiet_logging(config: Config) -> None:
+    # One-shot commands print results on stdout; only warnings (or debug) go to stderr.
+    setup_logging("DEBUG" if config.logging.level == "DEBUG" else "WARNING")
+
+
+@contextlib.contextmanager
+def _open(node_dir: Path) -> Iterator[tuple[Config, IncidentLog, Any]]:
+    from sync.roster import open_trust
+
+    config = load_config(node_dir)
+    _quiet_logging(config)
+    identity = NodeIdentity.load(config.node.name, config.path(config.node.key_file))
+    with Store(config.path(config.node.database)) as store:
+        log = IncidentLog(store, identity, Keyring.from_names(identity, config.trust.nodes))
+        trust = open_trust(log, config.trust.nodes, config.sync.hq, config.node.role)
+        yield config, log, trust
+
+
+@click.group("sync")
+def sync_group() -> None:
+    """Sync with other trucks and HQ: sessions, bundle files, status, fleet roster."""
+
+
+@sync_group.command("now")
+@click.argument("peer")
+@click.option("--url", help="Peer URL (default: from the config).")
+@dir_option
+@_errors
+def sync_now(peer: str, url: str | None, node_dir: Path) -> None:
+    """Run one session with PEER now, both directions."""
+    from sync.http import sync_once
+
+    config = load_config(node_dir)
+    _quiet_logging(config)
+    report = asyncio.run(sync_once(config, peer, url))
+    click.echo(report.line())
+    for line in report.rejected[:10]:
+        click.echo(f"  rejected {line}")
+
+
+@sync_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@dir_option
+@_errors
+def sync_status(as_json: bool, node_dir: Path) -> None:
+    """Per peer: last contact, events pending each way, lag."""
+    from sync.status import peer_status, status_table
+
+    with _open(node_dir) as (config, log, trust):
+        rows = peer_status(config, log, trust)
+    click.echo(json.dumps(rows, indent=2) if as_json
+               else status_table(config, rows, trust.roster_version))
+
+
+@sync_group.command("export")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="Bundle file to write.")
+@click.option("--for", "peer", help="Export what PEER lacks (by its vector at last contact).")
+@click.option("--since", help="Export beyond this vector: ORIGIN=SEQ,... or JSON.")
+@click.option("--blob-budget", type=click.IntRange(0), help="Attachment bytes to include "
+              "(default: sync.blob_budget_bytes).")
+@dir_option
+@_errors
+def sync_export(output: Path, peer: str | None, since: str | None, blob_budget: int | None,
+                node_dir: Path) -> None:
+    """Write a bundle file for sneakernet (a USB stick to another truck or HQ)."""
+    from sync.bundle import export_bundle
+    from sync.peerstate import peer_record
+    from sync.protocol import parse_vector_text, pending
+    from sync.scope import offer_filter
+
+    if peer and since:
+        raise click.UsageError("give --for or --since, not both")
+    with _open(node_dir) as (config, log, trust):
+        vector: dict[str, int] = {}
+        allowed: Callable[[str], bool] = lambda origin: True  # noqa: E731
+        if since:
+            vector = parse_vector_text(since)
+        if peer:
+            record = peer_record(log, peer)
+            vector = record.vector if record else {}
+            allowed = offer_filter(trust, peer)
+            if record is None:
+                click.echo(f"no contact with {peer} yet: exporting everything in its scope",
+                           err=True)
+        total = pending(log.version_vector(), vector, allowed)
+        budget = config.sync.blob_budget_bytes if blob_budget is None else blob_budget
+        with click.progressbar(length=total, label="exporting events",
+                               file=sys.stderr) as bar:
+            result = export_bundle(log, trust, output, vector, allowed, budget, bar.update)
+    click.echo(f"wrote {output}: {result.events} events, {result.blobs} blobs, "
+               f"{result.bytes} bytes")
+
+
+@sync_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@dir_option
+@_errors
+def sync_import(file: Path, node_dir: Path) -> None:
+    """Verify and apply a bundle file; safe to repeat. Exit 1 if it is damaged."""
+    from sync.bundle import import_bundle, scan
+
+    with _open(node_dir) as (_, log, trust):
+        total = 0
+        with contextlib.suppress(FieldkitError, ValueError, KeyError, TypeError):
+            header = next((f for f in scan(file.read_bytes())[0] if f.kind == b"H"), None)
+            total = int(json.loads(header.payload)["events"]) if header else 0
+        with click.progressbar(length=total, label="importing events",
+                               file=sys.stderr) as bar:
+            result = import_bundle(log, trust, file, bar.update)
+    click.echo(f"bundle from {result.node} (signature {result.signature}): "
+               f"{result.applied} new events, {result.duplicates} already held, "
+               f"{result.deferred} waiting for earlier events, {len(result.rejected)} "
+               f"rejected, {result.blobs} blobs")
+    if result.roster:
+        click.echo(f"roster: {result.roster}")
+    for line in result.rejected[:10]:
+        click.echo(f"  rejected {line}")
+    if result.problems:
+        raise click.ClickException(
+            "bundle is damaged: " + "; ".join(result.problems)
+            + f" (only verified events were imported: {result.applied} new)")
+
+
+@sync_group.group("roster")
+def roster_group() -> None:
+    """The fleet roster HQ signs: show it; on HQ, add or revoke nodes."""
+
+
+@roster_group.command("show")
+@click.option("--json", "as_json", is_flag=True, help="The signed document.")
+@dir_option
+@_errors
+def roster_show(as_json: bool, node_dir: Path) -> None:
+    """Show the roster held here."""
+    with _open(node_dir) as (_, _log, trust):
+        roster = trust.roster
+    if roster is None:
+        raise click.ClickException("no roster held yet: HQ issues it; sync with HQ or a truck")
+    if as_json:
+        click.echo(json.dumps(roster.to_json(), indent=2))
+        return
+    click.echo(f"roster version {roster.version}, issued by {roster.issuer}")
+    for name, entry in sorted(roster.nodes.items()):
+        flags = ", ".join(f for f, on in (("revoked", entry.revoked),
+                                          ("fleet-wide", entry.fleet_wide)) if on)
+        click.echo(f"  {name:<12} {entry.role:<6} {entry.key}  {flags}")
+
+
+@roster_group.command("add")
+@click.argument("name")
+@click.argument("public_key")
+@click.option("--role", type=click.Choice(["truck", "hq"]), default="truck", show_default=True)
+@click.option("--fleet-wide", is_flag=True, help="HQ sends this node's log to every truck.")
+@dir_option
+@_errors
+def roster_add(name: str, public_key: str, role: str, fleet_wide: bool, node_dir: Path) -> None:
+    """On HQ: add (or re-key, or un-revoke) a node; the new version spreads by sync."""
+    from fieldkit.identity import decode_public_key
+    from sync.roster import RosterEntry, issue_update
+
+    decode_public_key(public_key)
+    with _open(node_dir) as (_, log, trust):
+        roster = issue_update(log, trust, {name: RosterEntry(
+            public_key, "hq" if role == "hq" else "truck", False, fleet_wide)})
+    click.echo(f"roster version {roster.version}: {name} added as {role}")
+
+
+@roster_group.command("revoke")
+@click.argument("name")
+@dir_option
+@_errors
+def roster_revoke(name: str, node_dir: Path) -> None:
+    """On HQ: revoke a node (a lost or stolen truck); the new version spreads by sync."""
+    from sync.errors import RosterError
+    from sync.roster import RosterEntry, issue_update
+
+    with _open(node_dir) as (_, log, trust):
+        if trust.roster is None or name not in trust.roster.nodes:
+            raise RosterError(f"{name} is not in the roster")
+        entry = trust.roster.nodes[name]
+        roster = issue_update(log, trust, {name: RosterEntry(entry.key, entry.role, True,
+                                                             entry.fleet_wide)})
+    click.echo(f"roster version {roster.version}: {name} revoked")
+
+
+@roster_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@dir_option
+@_errors
+def roster_import(file: Path, node_dir: Path) -> None:
+    """Install a roster file (from `roster show --json` on HQ) when provisioning a truck."""
+    from sync.roster import Roster, adopt
+
+    roster = Roster.loads(file.read_bytes())
+    with _open(node_dir) as (_, log, trust):
+        taken = adopt(log, trust, roster)
+    click.echo(f"roster version {roster.version} " + ("adopted" if taken else
+                                                      "not newer than the one held"))
+
+
+@click.command("sync")
+@click.option("--events", type=click.IntRange(1000), default=20_000, show_default=True,
+              help="Events replicated in part (b).")
+@click.option("--trucks", type=click.IntRange(2), default=50, show_default=True,
+              help="Trucks in the simulation (c).")
+@click.option("--schedules", type=click.IntRange(1), default=200, show_default=True,
+              help="Random contact schedules simulated in part (c).")
+@click.option("--runs", type=click.IntRange(1), default=5, show_default=True,
+              help="Latency measurements per path in part (d).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable figures.")
+@_errors
+def bench_sync(events: int, trucks: int, schedules: int, runs: int, as_json: bool) -> None:
+    """Sync: wire size, throughput over HTTP, fleet simulation, commit-to-HQ latency."""
+    from sync.bench import run_sync_bench
+
+    result = asyncio.run(run_sync_bench(events=events, trucks=trucks, trials=schedules,
+                                        latency_runs=runs,
+                                        progress=lambda msg: click.echo(msg, err=True)))
+    click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.table())
+
+
+def register_sync_commands(main: click.Group, bench: click.Group) -> None:
+    """Add `fieldkit sync ...` to ``main`` and `fieldkit bench sync` to ``bench``."""
+    main.add_command(sync_group)
+    bench.add_command(bench_sync)

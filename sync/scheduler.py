@@ -1,0 +1,124 @@
+"""Background sync: a session with each peer every interval while it answers, with
+exponential backoff (and jitter) while it does not.
+
+Peers come from a callable (config peers, HQ and what discovery found), read every
+round, so discovered peers join without a restart. One session at a time: a truck's link
+is narrow, and a single writer keeps the store calm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from fieldkit.config import SyncSection
+from fieldkit.errors import FieldkitError
+from sync.session import SessionReport, SyncEngine, Transport
+
+logger = logging.getLogger(__name__)
+
+
+class SchedulerState(StrEnum):
+    NEW = "new"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+@dataclass
+class _Due:
+    at: float = 0.0
+    failures: int = 0
+
+
+class SyncScheduler:
+    """Runs sessions in the background. ``async start()``/``stop()``; stop is idempotent.
+
+    :param engine: this node's sync engine.
+    :param transport: ``transport(name, url)`` makes a transport to a peer.
+    :param peers: current peers, name -> URL.
+    :param settings: intervals and backoff.
+    """
+
+    def __init__(self, engine: SyncEngine, transport: Callable[[str, str], Transport],
+                 peers: Callable[[], dict[str, str]], settings: SyncSection) -> None:
+        self._engine = engine
+        self._transport = transport
+        self._peers = peers
+        self._settings = settings
+        self._due: dict[str, _Due] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.state = SchedulerState.NEW
+        self.last: dict[str, SessionReport | str] = {}
+        self._rng = random.Random()  # noqa: S311 (jitter, not security)
+
+    def _set_state(self, state: SchedulerState) -> None:
+        logger.info("sync scheduler: %s -> %s", self.state, state)
+        self.state = state
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="sync-scheduler")
+            self._set_state(SchedulerState.RUNNING)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            self._set_state(SchedulerState.STOPPED)
+
+    def wake(self) -> None:
+        """Sync with every peer now (e.g. a peer was discovered, or a link came up)."""
+        for due in self._due.values():
+            due.at = 0.0
+        self._wake.set()
+
+    async def sync_now(self, name: str) -> SessionReport:
+        """One session with ``name`` now; raises what the session raised."""
+        peers = self._peers()
+        if name not in peers:
+            raise FieldkitError(f"no peer {name!r}; known peers: {', '.join(sorted(peers))}")
+        return await self._engine.run_session(self._transport(name, peers[name]))
+
+    async def _run(self) -> None:
+        while True:
+            await self._engine.refresh_roster()
+            peers = self._peers()
+            now = time.monotonic()
+            for name, url in sorted(peers.items()):
+                due = self._due.setdefault(name, _Due())
+                if due.at > now:
+                    continue
+                await self._one(name, url, due)
+            waits = [d.at for n, d in self._due.items() if n in peers]
+            delay = max(0.0, min(waits, default=time.monotonic() + self._settings.interval_s)
+                        - time.monotonic())
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.01))
+
+    async def _one(self, name: str, url: str, due: _Due) -> None:
+        try:
+            report = await self._engine.run_session(self._transport(name, url))
+        except Exception as exc:  # a failed session must never stop background sync
+            if not isinstance(exc, FieldkitError):
+                logger.exception("sync with %s crashed", name)
+            due.failures += 1
+            backoff = min(self._settings.backoff_max_s,
+                          self._settings.interval_s * 2 ** min(due.failures, 20))
+            due.at = time.monotonic() + backoff * self._rng.uniform(0.5, 1.0)
+            self.last[name] = str(exc)
+            logger.info("sync with %s failed (%d in a row), next in %.1f s: %s",
+                        name, due.failures, due.at - time.monotonic(), exc)
+            return
+        due.failures = 0
+        due.at = time.monotonic() + self._settings.interval_s
+        self.last[name] = report

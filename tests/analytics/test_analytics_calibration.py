@@ -1,0 +1,90 @@
+"""Homographies from surveyed points; bad calibrations refused with the reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import small_scene
+
+from fieldkit.analytics.calibration import (
+    CalibrationError,
+    calibration_from_points,
+    polygon_area,
+)
+from fieldkit.analytics.config import CalibrationSection
+from fieldkit.analytics.scene import PinholeCamera
+
+GROUND = [(0.0, 0.0), (10.0, 0.0), (10.0, 20.0), (0.0, 20.0)]
+IMAGE = [(100.0, 700.0), (1180.0, 700.0), (900.0, 250.0), (380.0, 250.0)]
+
+
+def test_recovers_the_scene_camera_exactly() -> None:
+    camera = PinholeCamera(small_scene())
+    image, ground = camera.calibration_points()
+    cal = calibration_from_points(image, ground)
+    assert cal.error_m < 0.01
+    probe = np.array([[1.5, 7.25], [-2.0, 4.0], [0.0, 8.5]])
+    pixels = camera.project(np.column_stack([probe, np.zeros(3)]))
+    assert np.allclose(cal.image_to_ground(pixels), probe, atol=0.02)
+    assert np.allclose(cal.ground_to_image(probe), pixels, atol=0.5)
+
+
+def test_latlon_points_work_in_local_metres() -> None:
+    lat0, lon0 = 21.4225, 39.8726
+    deg_lat = 1 / 111_320
+    deg_lon = 1 / (111_320 * np.cos(np.radians(lat0)))
+    ground = [(lat0 + y * deg_lat, lon0 + x * deg_lon) for x, y in GROUND]
+    cal = calibration_from_points(IMAGE, ground, units="latlon")
+    metres = cal.ground_polygon(ground)
+    assert polygon_area(metres) == pytest.approx(200.0, rel=1e-3)
+    back = cal.to_latlon(cal.image_to_ground(np.array(IMAGE)))
+    assert back is not None
+    assert np.allclose(back, ground, atol=1e-7)
+
+
+@pytest.mark.parametrize(("image", "ground", "reason"), [
+    (IMAGE, [(0, 0), (5, 0), (10, 0), (20, 0)],
+     "the ground points lie on one line; a ground plane needs points spread in two directions"),
+    ([(100, 700), (500, 700), (900, 700), (380, 250)], GROUND,
+     "image points 1, 2, 3 lie on one line; with four points no three may be collinear"),
+    (IMAGE, [(0, 0), (10, 0), (10, 0), (0, 20)], "ground points 2 and 3 are the same"),
+    ([(100, 700), (101, 700), (101, 701), (100, 701)], GROUND,
+     "the image points are too close together"),
+])
+def test_degenerate_points_are_refused(image: list, ground: list, reason: str) -> None:
+    with pytest.raises(CalibrationError) as err:
+        calibration_from_points(image, ground, camera="gate3")
+    assert str(err.value).startswith("cameras -> gate3 -> calibration: ")
+    assert reason in str(err.value)
+
+
+def test_a_mismeasured_point_is_named() -> None:
+    camera = PinholeCamera(small_scene())
+    pts = np.array([[-3, 3, 0], [3, 3, 0], [3, 9, 0], [-3, 9, 0], [0, 6, 0]], float)
+    image = [tuple(p) for p in camera.project(pts)]
+    ground = [(-3, 3), (3, 3), (3, 9), (-3, 9), (0, 7.5)]  # the fifth is 1.5 m off
+    with pytest.raises(CalibrationError, match=r"point \d \(image .*\) is \d+\.\d\d m from "
+                       r"where the other points put it \(limit 0\.5 m\); re-measure it"):
+        calibration_from_points(image, ground)
+
+
+def test_points_that_straddle_the_horizon_are_refused() -> None:
+    image = [(100, 700), (1180, 700), (380, 250), (900, 250)]  # top corners swapped
+    with pytest.raises(CalibrationError) as err:
+        calibration_from_points(image, GROUND)
+    assert str(err.value) == (
+        "cameras -> camera -> calibration: the points put part of the image beyond the "
+        "horizon; check that each image point matches its ground point")
+
+
+def test_unequal_point_counts_are_refused() -> None:
+    with pytest.raises(ValueError, match="4 image points but 5 ground points"):
+        CalibrationSection(image=IMAGE, ground=[*GROUND, (5, 5)])
+
+
+def test_points_above_the_horizon_map_to_nan() -> None:
+    camera = PinholeCamera(small_scene())
+    cal = calibration_from_points(*camera.calibration_points())
+    sky, ground = cal.image_to_ground(np.array([[320.0, -2000.0], [320.0, 300.0]]))
+    assert np.isnan(sky).all()
+    assert not np.isnan(ground).any()

@@ -1,0 +1,68 @@
+"""Real processes: `fieldkit node run` with a drone link, `fieldkit drone sim` flying at
+it over UDP on 127.0.0.1, then `fieldkit drone status` reading what the node stored."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+FIELDKIT = [sys.executable, "-m", "fieldkit.cli"]
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+@pytest.mark.slow
+def test_node_process_ingests_the_simulator_process(node_dir):
+    config = node_dir / "fieldkit.toml"
+    config.write_text(config.read_text().replace("port = 8470", "port = 0") + (
+        '\n[drones]\nsample_s = 0.2\n[[drones.links]]\nname = "pilots"\nport = 0\n'
+        '[[drones.vehicles]]\nname = "D1"\nlink = "pilots"\nsystem_id = 1\n'))
+    node = subprocess.Popen([*FIELDKIT, "node", "run", "--dir", str(node_dir)],
+                            stderr=subprocess.PIPE, text=True)
+    assert node.stderr is not None
+    try:
+        port = url = None
+        for line in node.stderr:
+            if found := re.search(r"reading udp_listen 127\.0\.0\.1:(\d+)", line):
+                port = found.group(1)
+            if found := re.search(r"API listening on (http://127\.0\.0\.1:\d+)", line):
+                url = found.group(1)
+                break
+        assert port, "the node never said where its drone link listens"
+        assert url, "the node never said where its API listens"
+        sim = subprocess.run([*FIELDKIT, "drone", "sim", "--port", port, "--duration", "2",
+                              "--report", "1", "--autopilot", "px4"],
+                             capture_output=True, text=True, timeout=60, check=False)
+        assert sim.returncode == 0, sim.stderr
+        assert sim.stdout.splitlines()[-1].startswith("landed: ")
+        deadline = time.monotonic() + 15
+        while True:  # the node samples every 0.2 s: wait for a sample with a position
+            vehicles = get_json(f"{url}/api/drones")["vehicles"]
+            if vehicles and vehicles[0]["lat"] is not None:
+                break
+            assert time.monotonic() < deadline, "no drone state on /api/drones"
+            time.sleep(0.1)
+        assert (vehicles[0]["name"], vehicles[0]["autopilot"], vehicles[0]["mode"]) == (
+            "D1", "px4", "MISSION")
+        status = subprocess.run([*FIELDKIT, "drone", "status", "--dir", str(node_dir)],
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert status.returncode == 0, status.stderr
+        assert status.stdout.startswith("D1           px4       MISSION    ARMED    21.42")
+        node.send_signal(signal.SIGTERM)
+        rest = node.stderr.read()
+        assert node.wait(timeout=30) == 0
+        assert "drone link pilots: running -> stopped" in rest
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()

@@ -1,0 +1,137 @@
+"""Bundle files through the real CLI: export, import, idempotence, damage."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from syncfleet import make_fleet, open_node_log
+
+from fieldkit.cli import main
+from sync.bundle import scan
+
+
+@pytest.fixture
+def fleet(tmp_path):
+    fleet = make_fleet(tmp_path, ["T1", "T2"])
+    with open_node_log(fleet.config("T1")) as (log, _):
+        for i in range(30):
+            incident = log.create(title=f"incident {i}", kind="medical", severity=1 + i % 5)
+            log.add_note(incident.id, "crew on the way")
+        log.attach(incident.id, b"\x89PNG fake snapshot", "snap.png", "image/png")
+    return fleet
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def _events(fleet, name):
+    with open_node_log(fleet.config(name)) as (log, _):
+        return sorted((e.origin, e.seq, e.hash) for e in log.events_since({}))
+
+
+def test_export_import_round_trip_is_idempotent(fleet, tmp_path):
+    bundle = tmp_path / "t1.fkb"
+    out = run("sync", "export", "-o", bundle, "--dir", fleet.dirs["T1"])
+    assert out.exit_code == 0, out.output
+    assert "wrote" in out.output
+    assert "61 events, 1 blobs" in out.output
+    first = run("sync", "import", bundle, "--dir", fleet.dirs["T2"])
+    assert first.exit_code == 0, first.output
+    assert "bundle from T1 (signature valid): 61 new events, 0 already held" in first.output
+    assert _events(fleet, "T2") == _events(fleet, "T1")
+    again = run("sync", "import", bundle, "--dir", fleet.dirs["T2"])
+    assert again.exit_code == 0
+    assert "0 new events, 61 already held" in again.output
+    with open_node_log(fleet.config("T2")) as (log, _):
+        assert log.missing_blobs() == []
+
+
+def test_export_since_a_vector(fleet, tmp_path):
+    bundle = tmp_path / "t1.fkb"
+    assert run("sync", "export", "-o", bundle, "--since", "T1=50",
+               "--dir", fleet.dirs["T1"]).exit_code == 0
+    out = run("sync", "import", bundle, "--dir", fleet.dirs["T2"])
+    # T2 lacks T1:1..50, so the 11 events after them wait (deferred), none are stored.
+    assert "0 new events, 0 already held, 11 waiting for earlier events" in out.output
+    assert _events(fleet, "T2") == []
+
+
+def test_export_for_a_peer_uses_scope(fleet, tmp_path):
+    bundle = tmp_path / "hq-for-t2.fkb"
+    assert run("sync", "import", _export(fleet, tmp_path, "T1"),
+               "--dir", fleet.dirs["HQ"]).exit_code == 0
+    out = run("sync", "export", "--for", "T2", "-o", bundle, "--dir", fleet.dirs["HQ"])
+    assert "no contact with T2 yet" in out.output
+    assert "0 events" in out.output  # T1's log is not in T2's scope from HQ
+
+
+def _export(fleet, tmp_path, name):
+    bundle = tmp_path / f"{name}.fkb"
+    assert run("sync", "export", "-o", bundle, "--dir", fleet.dirs[name]).exit_code == 0
+    return bundle
+
+
+@pytest.mark.parametrize("cut", [10, 200, 1000, -300, -1])
+def test_truncated_bundle_imports_only_verified_events(fleet, tmp_path, cut):
+    data = _export(fleet, tmp_path, "T1").read_bytes()
+    damaged = tmp_path / "cut.fkb"
+    damaged.write_bytes(data[:cut])
+    out = run("sync", "import", damaged, "--dir", fleet.dirs["T2"])
+    assert out.exit_code == 1
+    assert "is truncated" in out.output or "truncated at byte" in out.output
+    mine = dict(((o, s), h) for o, s, h in _events(fleet, "T1"))
+    held = _events(fleet, "T2")
+    assert all(mine[(o, s)] == h for o, s, h in held)  # nothing wrong came in
+    seqs = [s for _, s, _ in held]
+    assert seqs == list(range(1, len(seqs) + 1))  # and no holes
+
+
+def test_corrupted_frame_is_named_and_skipped(fleet, tmp_path):
+    data = bytearray(_export(fleet, tmp_path, "T1").read_bytes())
+    first_events = next(f for f in scan(bytes(data))[0] if f.kind == b"E")
+    data[first_events.offset + 40] ^= 0xFF  # inside the first (only) events frame
+    damaged = tmp_path / "bad.fkb"
+    damaged.write_bytes(bytes(data))
+    out = run("sync", "import", damaged, "--dir", fleet.dirs["T2"])
+    assert out.exit_code == 1
+    assert "fails its CRC check and was skipped" in out.output
+    assert "corrupted at byte" in out.output
+    assert _events(fleet, "T2") == []
+
+
+def test_not_a_bundle(fleet, tmp_path):
+    junk = tmp_path / "junk.fkb"
+    junk.write_text("hello")
+    out = run("sync", "import", junk, "--dir", fleet.dirs["T2"])
+    assert out.exit_code == 1
+    assert "not a fieldkit bundle" in out.output
+
+
+def test_roster_commands(fleet, tmp_path):
+    shown = run("sync", "roster", "show", "--json", "--dir", fleet.dirs["HQ"])
+    roster = json.loads(shown.stdout)
+    assert sorted(roster["nodes"]) == ["HQ", "T1", "T2"]
+    out = run("sync", "roster", "revoke", "T2", "--dir", fleet.dirs["HQ"])
+    assert out.output.strip() == "roster version 2: T2 revoked"
+    path = tmp_path / "roster.json"
+    path.write_text(run("sync", "roster", "show", "--json", "--dir", fleet.dirs["HQ"]).stdout)
+    out = run("sync", "roster", "import", path, "--dir", fleet.dirs["T1"])
+    assert out.output.strip() == "roster version 2 adopted"
+    out = run("sync", "roster", "add", "T3", "AAAA", "--dir", fleet.dirs["T1"])
+    assert out.exit_code == 1
+    denied = run("sync", "roster", "revoke", "T1", "--dir", fleet.dirs["T1"])
+    assert "only HQ (HQ) can issue the roster" in denied.output
+
+
+def test_a_bundle_carries_a_newer_roster(fleet, tmp_path):
+    assert run("sync", "roster", "revoke", "T2", "--dir", fleet.dirs["HQ"]).exit_code == 0
+    bundle = _export(fleet, tmp_path, "HQ")
+    out = run("sync", "import", bundle, "--dir", fleet.dirs["T1"])
+    assert out.exit_code == 0, out.output
+    assert "roster: adopted v2" in out.stdout
+    shown = run("sync", "roster", "show", "--dir", fleet.dirs["T1"]).stdout
+    assert "T2           truck" in shown
+    assert "revoked" in shown

@@ -1,0 +1,128 @@
+"""Background sync (scheduler with backoff), zeroconf discovery on loopback, and the
+`sync now` / `sync status` commands against real nodes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+from click.testing import CliRunner
+from syncfleet import free_port, make_fleet, open_node_log
+
+from fieldkit.cli import main
+from fieldkit.node import Node
+from sync.peerstate import peer_record
+
+FIELDKIT = str(Path(sys.executable).with_name("fieldkit"))
+
+
+async def until(condition, what, deadline_s=30.0):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if value := await condition():
+            return value
+        await asyncio.sleep(0.05)  # polling interval, with a deadline
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def _holds(node: Node, incident: str) -> bool:
+    return bool(await node.worker.call(node.worker.log.triage, [incident]))
+
+
+async def test_background_sync_backs_off_then_delivers_when_hq_appears(tmp_path):
+    port = free_port()
+    fleet = make_fleet(tmp_path, ["T1"], sync={"enabled": True, "interval_s": 0.1,
+                                               "backoff_max_s": 0.5},
+                       hq_urls={"T1": f"http://127.0.0.1:{port}"})
+    t1 = Node(fleet.config("T1"))
+    hq_config = fleet.config("HQ")
+    hq = Node(hq_config.model_copy(update={"api": hq_config.api.model_copy(
+        update={"port": port})}))
+    await t1.start()
+    try:
+        incident = await t1.worker.call(t1.worker.log.create, title="Fire in tent 9",
+                                        kind="fire", severity=4)
+
+        async def failed_twice():
+            record = await t1.worker.call(peer_record, t1.worker.log, "HQ")
+            return record is not None and record.failures >= 2
+
+        await until(failed_twice, "T1 to fail to reach HQ twice")
+        record = await t1.worker.call(peer_record, t1.worker.log, "HQ")
+        assert "HQ at http://127.0.0.1" in record.last_error
+        await hq.start()  # the link comes up
+        await until(lambda: _holds(hq, incident.id), "HQ to receive T1's incident")
+        await until(lambda: _contact(t1), "T1 to record the contact")
+        async with aiohttp.ClientSession() as http, \
+                http.get(t1.url + "/api/sync/status") as response:
+            status = await response.json()
+        assert status["node"] == "T1"
+        assert [p["peer"] for p in status["peers"]] == ["HQ"]
+        assert status["peers"][0]["failures"] == 0
+    finally:
+        await t1.stop()
+        await hq.stop()
+
+
+async def _contact(t1: Node) -> bool:
+    record = await t1.worker.call(peer_record, t1.worker.log, "HQ")
+    return record is not None and record.failures == 0 and record.last_contact is not None
+
+
+async def test_discovery_on_loopback_finds_hq_and_syncs(tmp_path):
+    ports = {"HQ": free_port(), "T1": free_port()}
+    fleet = make_fleet(tmp_path, ["T1"], ports=ports, sync={
+        "enabled": True, "interval_s": 0.1, "backoff_max_s": 0.5, "discovery": True,
+        "discovery_interface": "127.0.0.1"})
+    nodes = [Node(fleet.config("HQ")), Node(fleet.config("T1"))]
+    for node in nodes:
+        await node.start()
+    try:
+        hq, t1 = nodes
+        incident = await t1.worker.call(t1.worker.log.create, title="Lost child at tent 3",
+                                        kind="lost_person", severity=3)
+        await until(lambda: _holds(hq, incident.id), "HQ to receive T1's incident")
+    finally:
+        for node in reversed(nodes):
+            await node.stop()
+
+
+@pytest.mark.slow
+async def test_sync_now_and_status_commands(tmp_path):
+    port = free_port()
+    fleet = make_fleet(tmp_path, ["T1"], ports={"HQ": port},
+                       hq_urls={"T1": f"http://127.0.0.1:{port}"})
+    with open_node_log(fleet.config("T1")) as (log, _):
+        for i in range(3):
+            log.create(title=f"Heat stroke {i}", kind="medical", severity=3)
+    before = CliRunner().invoke(main, ["sync", "status", "--dir", str(fleet.dirs["T1"])])
+    assert before.exit_code == 0, before.output
+    assert "HQ " in before.stdout
+    hq = Node(fleet.config("HQ"))
+    await hq.start()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            FIELDKIT, "sync", "now", "HQ", "--dir", str(fleet.dirs["T1"]),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, err.decode()
+        assert out.decode().startswith("HQ: pulled 0, pushed 3 events, 0 duplicate(s), "
+                                       "0 rejected")
+        hq_vector = await hq.worker.call(hq.worker.log.version_vector)
+        assert hq_vector == {"T1": 3}
+    finally:
+        await hq.stop()
+    status = CliRunner().invoke(main, ["sync", "status", "--json",
+                                       "--dir", str(fleet.dirs["T1"])])
+    rows = {r["peer"]: r for r in json.loads(status.stdout)}
+    assert rows["HQ"]["pending_out"] == 0
+    assert rows["HQ"]["pending_in"] == 0
+    assert rows["HQ"]["trust"] == "trusted"
+    assert rows["HQ"]["last_contact_s_ago"] is not None
+    table = CliRunner().invoke(main, ["sync", "status", "--dir", str(fleet.dirs["T1"])])
+    assert "T1 (truck)" in table.stdout

@@ -1,0 +1,94 @@
+"""The SQLite store: WAL, migrations forward, refusal of newer databases."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+
+import pytest
+import sqlite_utils
+
+from fieldkit.errors import SchemaTooNewError, StoreError
+from fieldkit.identity import Keyring, NodeIdentity
+from fieldkit.log import IncidentLog
+from fieldkit.schema import MIGRATION_NAMES, MIGRATIONS
+from fieldkit.store import Store
+from fieldkit.view import event_to_row
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_new_database_is_wal_with_every_migration(tmp_path):
+    with Store(tmp_path / "node.db") as store:
+        assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        applied = [m.name for m in MIGRATIONS.applied(store.db)]
+        assert applied == MIGRATION_NAMES
+        assert store.integrity_check() == "ok"
+
+
+def test_an_older_database_is_migrated_on_open_and_keeps_its_events(tmp_path):
+    """A database from the first release (events only) gains the folded view."""
+    identity = NodeIdentity.generate("T01")
+    with Store(tmp_path / "source.db") as store:
+        log = IncidentLog(store, identity, Keyring.from_names(identity, {}))
+        incident = log.create(title="Lost child", kind="lost_person", severity=2)
+        log.add_note(incident.id, "wearing a red cap")
+        rows = [event_to_row(e) for _, e in log.feed()]
+
+    old = tmp_path / "old.db"
+    db = sqlite_utils.Database(old)
+    MIGRATIONS.apply(db, stop_before=MIGRATION_NAMES[1])
+    db.conn.executemany(
+        "INSERT INTO events (origin, seq, hlc, incident, kind, payload, prev, hash, sig)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    db.conn.commit()
+    db.close()
+
+    with Store(old) as store:
+        assert [m.name for m in MIGRATIONS.applied(store.db)] == MIGRATION_NAMES
+        log = IncidentLog(store, identity, Keyring.from_names(identity, {}))
+        migrated = log.get(incident.id)
+        assert migrated.notes[0].text == "wearing a red cap"
+        assert store.integrity_check() == "ok"
+
+
+def test_a_database_from_a_newer_fieldkit_is_refused_untouched(tmp_path):
+    path = tmp_path / "node.db"
+    with Store(path) as store:
+        store.conn.execute(
+            "INSERT INTO _sqlite_migrations (migration_set, name, applied_at)"
+            " VALUES ('fieldkit', 'm999_from_the_future', '2030-01-01')")
+    # A clean close leaves a single file: nothing may appear or change beside it.
+    files_before = sorted(p.name for p in tmp_path.iterdir())
+    digest = _digest(path)
+    with pytest.raises(SchemaTooNewError,
+                       match=r"written by a newer fieldkit \(unknown migrations: "
+                             r"m999_from_the_future\); it was left untouched"):
+        Store(path)
+    assert _digest(path) == digest
+    assert sorted(p.name for p in tmp_path.iterdir()) == files_before
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path):
+    path = tmp_path / "node.db"
+    path.write_bytes(b"this is a config file, not SQLite" * 40)
+    with pytest.raises(StoreError, match=r"cannot open database .*file is not a database"):
+        Store(path)
+    assert path.read_bytes() == b"this is a config file, not SQLite" * 40
+
+
+def test_events_cannot_be_rewritten_or_deleted(tmp_path):
+    identity = NodeIdentity.generate("T01")
+    with Store(tmp_path / "node.db") as store:
+        log = IncidentLog(store, identity, Keyring.from_names(identity, {}))
+        log.create(title="Fire in tent 4", kind="fire", severity=4)
+        with pytest.raises(sqlite3.IntegrityError, match="events are immutable"):
+            store.conn.execute("UPDATE events SET payload = '{}'")
+        with pytest.raises(sqlite3.IntegrityError, match="events are append-only"):
+            store.conn.execute("DELETE FROM events")
+        with pytest.raises(StoreError, match="events are append-only"), store.write() as conn:
+            conn.execute("DELETE FROM events")
+        assert log.stats()["events"] == 1

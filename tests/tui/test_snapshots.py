@@ -1,0 +1,44 @@
+"""Snapshots of the main screens at 80x24 and 160x48, from fixed incidents and a fixed
+clock (no node: the app is fed Incident objects and a health document)."""
+
+from __future__ import annotations
+
+import pytest
+from tuihelp import FIXED_HEALTH, NOW_MS, fixed_incidents
+
+from tui import FieldkitApp
+
+SIZES = [(80, 24), (160, 48)]
+
+
+def _app(high_contrast: bool = False) -> FieldkitApp:
+    return FieldkitApp(None, incidents=fixed_incidents(), health=FIXED_HEALTH,
+                       now_ms=lambda: NOW_MS, high_contrast=high_contrast)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+def test_board(snap_compare, size):
+    assert snap_compare(_app(), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+def test_detail(snap_compare, size):
+    # The third row by priority: the acknowledged one with a conflict and units.
+    assert snap_compare(_app(), press=["down", "down", "down", "enter"], terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+def test_map(snap_compare, size):
+    assert snap_compare(_app(), press=["2"], terminal_size=size)
+
+
+def test_sync_panel(snap_compare):
+    assert snap_compare(_app(), press=["5"], terminal_size=(80, 24))
+
+
+def test_cameras_not_available(snap_compare):
+    assert snap_compare(_app(), press=["3"], terminal_size=(80, 24))
+
+
+def test_board_high_contrast(snap_compare):
+    assert snap_compare(_app(high_contrast=True), terminal_size=(80, 24))

@@ -1,0 +1,204 @@
+"""The console's pure parts: filters and sorts, SSE parsing, previews, panels, map, CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+from tuihelp import NOW_MS, fixed_incidents
+
+import tui
+from fieldkit.cli import main
+from tui._client import SseParser
+from tui._map import Marker, plot
+from tui._model import BoardModel, Filter, FilterError, age_text
+from tui._panels import CAMERAS, SYNC, from_health, rows_from, sparkline, table_of
+from tui._preview import PreviewError, decode_png, make_png, render_preview
+from tui.cli import node_target
+
+
+def test_public_names_are_exactly_all():
+    public = {n for n in dir(tui) if not n.startswith("_")} - {"cli", "logging"}
+    assert sorted(public) == sorted(tui.__all__)
+
+
+def test_filters():
+    model = BoardModel()
+    model.replace_all(fixed_incidents())
+    titles = lambda: [i.title for i in model.view()]  # noqa: E731
+    model.filter = Filter(status="open")
+    assert len(titles()) == 4
+    model.filter = Filter(min_severity=4)
+    assert titles() == ["Person down near pillar 7", "Density rising at gate 4"]
+    model.filter = Filter(agency="police")
+    assert titles() == ["Unattended bag at exit 2", "Lost child reported at tent 12"]
+    model.filter = Filter(zone="gate-4", kind="crowd_density")
+    assert titles() == ["Density rising at gate 4"]
+    model.filter = Filter(text="BAG")
+    assert titles() == ["Unattended bag at exit 2"]
+    assert model.choices()["zone"] == ["gate-4", "pillar-7", "sector-9", "tent-12"]
+
+
+def test_bad_filter_and_sort_are_refused():
+    with pytest.raises(FilterError, match=r"status filter must be one of open, new, .*; got 'x'"):
+        Filter(status="x")
+    with pytest.raises(FilterError, match="sort must be one of priority"):
+        BoardModel().set_sort("colour")
+
+
+def test_sorts_are_total_and_reversible():
+    model = BoardModel()
+    model.replace_all(fixed_incidents())
+    model.set_sort("age")
+    newest_first = [i.id for i in model.view()]
+    model.set_sort("age", reverse=True)
+    assert [i.id for i in model.view()] == newest_first[::-1]
+    model.set_sort("priority")
+    assert [i.severity for i in model.view()] == [5, 4, 3, 2, 3]  # resolved one last
+
+
+def test_age_text():
+    assert [age_text(NOW_MS - s * 1000, NOW_MS) for s in (5, 125, 7200, 200_000)] == [
+        "5s", "2m", "2h", "2d"]
+
+
+def test_sse_parser():
+    parser = SseParser()
+    lines = [b": keep-alive\n", b"\n", b"id: 7\n", b"event: note\n",
+             b'data: {"incident": "abc", "kind": "note"}\n', b"\n"]
+    events = [e for e in map(parser.feed, lines) if e is not None]
+    assert [(e.cursor, e.kind, e.incident) for e in events] == [(7, "note", "abc")]
+    assert parser.feed(b"id: x\n") is None
+    assert parser.feed(b"data: {}\n") is None
+    assert parser.feed(b"\n") is None  # malformed id: skipped, not fatal
+
+
+def test_png_preview_round_trip():
+    image = decode_png(make_png(8, 6))
+    assert (image.width, image.height) == (8, 6)
+    assert image.pixel(0, 0) == (0, 0, 96)
+    assert image.pixel(7, 5) == (255, 255, 96)
+    text = render_preview(make_png(40, 20), "image/png", max_width=20, max_height=5)
+    assert text.plain.splitlines() == ["▀" * 20] * 5
+
+
+def test_preview_errors_are_readable():
+    with pytest.raises(PreviewError, match="not a PNG file"):
+        decode_png(b"GIF89a")
+    with pytest.raises(PreviewError, match="PNG data is corrupt"):
+        decode_png(make_png(4, 4).replace(b"IDAT", b"IDAT\x00\x01", 1)[:60] + b"\x00" * 8)
+
+
+def test_panels_normalise_what_nodes_send():
+    assert from_health({}, CAMERAS) is None
+    assert from_health({"cameras": []}, CAMERAS) == []
+    assert rows_from({"drones": [{"name": "D1"}]}, ("drones",)) == [{"name": "D1"}]
+    assert rows_from({"T02": {"lag_s": 3}}, SYNC.health_keys) == [{"name": "T02", "lag_s": 3}]
+    assert sparkline([0, 1, 2, 3]) == "▁▃▆█"
+
+
+def test_map_places_incidents_north_up():
+    incidents = fixed_incidents()
+    result = plot(incidents, [Marker(21.4205, 39.8760, "D", "drone")], 40, 12)
+    assert (result.placed, result.unplaced) == (4, 1)
+    chars = {ch for ch, _ in result.cells.values()}
+    assert {"5", "4", "3", "2", "D"} <= chars
+    north = min(result.cells, key=lambda xy: xy[1])
+    assert result.cells[north][0] == "5"  # pillar 7 is the northernmost
+
+
+def test_tui_command_help_and_registration():
+    runner = CliRunner()
+    result = runner.invoke(main, ["tui", "--help"])
+    assert result.exit_code == 0
+    assert "--token-file" in result.output
+    result = runner.invoke(main, ["bench", "tui", "--help"])
+    assert result.exit_code == 0
+    assert "--incidents" in result.output
+
+
+def test_tui_without_a_node_dir_says_how_to_make_one(tmp_path):
+    result = CliRunner().invoke(main, ["tui", "--dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no config at" in result.output
+    assert "fieldkit init" in result.output
+
+
+def test_node_target(node_dir, tmp_path):
+    assert node_target(node_dir, None, None) == ("http://127.0.0.1:8470", None)
+    token = tmp_path / "token"
+    token.write_text("s3cret-token-0123456789\n")
+    assert node_target(node_dir, "http://10.0.0.2:8470", token) == (
+        "http://10.0.0.2:8470", "s3cret-token-0123456789")
+
+
+def test_importing_fieldkit_cli_does_not_import_tui_or_textual():
+    code = ("import sys, fieldkit.cli; "
+            "sys.exit(('tui' in sys.modules) or ('textual' in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_drone_panel_reads_the_drone_services_shape():
+    data = {"vehicles": [{"name": "D1", "mode": "AUTO", "lat": 21.42, "lon": 39.87,
+                          "battery_pct": 81.0, "camera": {"hfov": 1}, "_last_seq": {}}],
+            "links": {"udp": {"packets": 10}}}
+    rows = rows_from(data, ("drones", "vehicles"))
+    table = table_of(rows, ("name", "mode", "lat", "lon", "battery_pct"))
+    assert [c.header for c in table.columns] == ["name", "mode", "lat", "lon", "battery pct"]
+
+
+def test_sync_panel_reads_the_sync_status_shape():
+    data = {"node": "T01", "roster_version": 3, "peers": [
+        {"peer": "HQ", "url": "http://hq", "trust": "trusted", "last_contact_s_ago": 4.0,
+         "pending_out": 2, "pending_in": 0, "lag_s": 1.5, "failures": 0, "last_error": None}]}
+    rows = rows_from(data, SYNC.health_keys)
+    table = table_of(rows, SYNC.columns)
+    assert [c.header for c in table.columns][:4] == ["peer", "trust", "last contact s ago",
+                                                     "pending out"]
+
+
+def test_jpeg_preview_through_opencv_when_installed():
+    cv2 = pytest.importorskip("cv2")
+    numpy = pytest.importorskip("numpy")
+    frame = numpy.zeros((24, 40, 3), dtype=numpy.uint8)
+    frame[:, :, 2] = 255  # BGR: red
+    ok, jpeg = cv2.imencode(".jpg", frame)
+    assert ok
+    text = render_preview(jpeg.tobytes(), "image/jpeg", max_width=10, max_height=3)
+    assert text.plain.splitlines() == ["▀" * 10] * 3
+    assert text.spans[0].style.color.triplet.red > 200
+
+
+async def test_board_cells_draw_exactly_as_datatable_would():
+    """BoardTable draws body cells itself (speed); every cell must match DataTable's own
+    rendering, with and without the cursor, for plain, styled, fresh and age cells."""
+    from textual.widgets import DataTable
+    from tuihelp import FIXED_HEALTH
+
+    from tui import FieldkitApp
+    from tui._board import BoardTable
+
+    def chars(lines):
+        return [(ch, seg.style) for line in lines for seg in line for ch in seg.text]
+
+    incidents = fixed_incidents()
+    for size in ((80, 24), (160, 48)):
+        app = FieldkitApp(None, incidents=incidents, health=FIXED_HEALTH,
+                          now_ms=lambda: NOW_MS)
+        app.model.fresh.add(incidents[0].id)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            table = app.table
+            for row in range(table.row_count):
+                for column, spec in enumerate(table.ordered_columns):
+                    width = spec.get_render_width(table)
+                    for cursor in (False, True):
+                        ours = chars(BoardTable._render_cell(
+                            table, row, column, table.rich_style, width, cursor))
+                        table._cell_render_cache.clear()
+                        theirs = chars(DataTable._render_cell(
+                            table, row, column, table.rich_style, width, cursor))
+                        table._cell_render_cache.clear()
+                        assert ours == theirs, (size, row, column, cursor)
