@@ -8,34 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import signal
 import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
 from drone.signing import SigningKey
 from drone.sim import SimSettings, SimVehicle
+from drone.video.cli import publish as publish_command
+from fieldkit.clishared import cli_errors
 from fieldkit.config import load_config
-from fieldkit.errors import FieldkitError
 from fieldkit.store import Store
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except FieldkitError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group()
@@ -68,7 +54,7 @@ def drone() -> None:
               help="Seconds to fly (default: until Ctrl-C).")
 @click.option("--report", type=click.FloatRange(min=0.5), default=5.0, show_default=True,
               help="Seconds between status lines.")
-@_errors
+@cli_errors
 def sim(host: str, port: int, count: int, autopilot: str, lat: float, lon: float,
         alt: float, radius: float, speed: float, battery: float,
         signing_key_file: Path | None, duration: float | None, report: float) -> None:
@@ -119,7 +105,7 @@ async def _fly(sims: list[SimVehicle], duration: float | None, report: float,
 @click.option("--dir", "node_dir", type=click.Path(file_okay=False, path_type=Path),
               default=".", envvar="FIELDKIT_DIR", show_default=True,
               help="Node directory (env FIELDKIT_DIR).")
-@_errors
+@cli_errors
 def status(node_dir: Path) -> None:
     """The latest stored sample of each drone, and its open alerts."""
     config = load_config(node_dir)
@@ -148,3 +134,6 @@ def status(node_dir: Path) -> None:
 
 def _num(value: float | None) -> str:
     return "?" if value is None else f"{value:.0f}"
+
+
+drone.add_command(publish_command)  # drone/video/cli.py: aiortc loads only when it runs

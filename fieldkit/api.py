@@ -149,8 +149,10 @@ async def _error_middleware(request: web.Request, handler: Handler) -> web.Strea
 def _auth_middleware(token: str | None) -> Any:
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        # Sync peers sign every /sync/ request with their node key (sync.auth) instead.
-        if token is not None and not request.path.startswith("/sync/"):
+        # Sync peers sign every /sync/ request with their node key (sync.auth) instead;
+        # WHIP publishers send their own per-pilot token (drone.video.whip), and the
+        # /publish page is static (it asks the pilot for that token).
+        if token is not None and not request.path.startswith(("/sync/", "/whip", "/publish")):
             given = request.headers.get("Authorization", "")
             expected = f"Bearer {token}"
             if not hmac.compare_digest(given.encode(), expected.encode()):

@@ -6,60 +6,24 @@ Every FieldkitError becomes a one-line message and exit status 1; usage errors e
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import importlib
 import json
 import mimetypes
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from fieldkit.clishared import cli_errors, dir_option, enum_choice, open_log
 from fieldkit.config import load_config
-from fieldkit.errors import FieldkitError
 from fieldkit.export import FORMATS, export
-from fieldkit.identity import Keyring, NodeIdentity
 from fieldkit.log import IncidentLog
 from fieldkit.logsetup import setup_logging
 from fieldkit.nodedir import init_node_dir
 from fieldkit.render import incident_detail, incident_table
-from fieldkit.store import Store
 from fieldkit.vocabulary import Agency, IncidentKind, LinkTarget, Source, Status
 from sync.cli import register_sync_commands
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-dir_option = click.option(
-    "--dir", "node_dir", type=click.Path(file_okay=False, path_type=Path), default=".",
-    envvar="FIELDKIT_DIR", show_default=True, help="Node directory (env FIELDKIT_DIR).")
-
-
-def _errors(fn: F) -> F:
-    """Turn library errors into clean CLI errors (exit 1, no traceback)."""
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except FieldkitError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper  # type: ignore[return-value]
-
-
-@contextlib.contextmanager
-def open_log(node_dir: Path) -> Iterator[IncidentLog]:
-    config = load_config(node_dir)
-    # One-shot commands print results on stdout; only warnings (or debug) go to stderr.
-    setup_logging("DEBUG" if config.logging.level == "DEBUG" else "WARNING")
-    identity = NodeIdentity.load(config.node.name, config.path(config.node.key_file))
-    with Store(config.path(config.node.database)) as store:
-        yield IncidentLog(store, identity, Keyring.from_names(identity, config.trust.nodes))
-
-
-def _choice(enum: Any) -> click.Choice:
-    return click.Choice([e.value for e in enum])
 
 
 @click.group()
@@ -72,7 +36,7 @@ def main() -> None:
 @click.option("--role", type=click.Choice(["truck", "hq"]), required=True, help="Node role.")
 @click.option("--name", required=True, help="Unique node name in the fleet, e.g. T07.")
 @dir_option
-@_errors
+@cli_errors
 def init(role: str, name: str, node_dir: Path) -> None:
     """Create a node directory: config, Ed25519 key and API token."""
     result = init_node_dir(node_dir, role=role, name=name)
@@ -94,10 +58,10 @@ def incident() -> None:
 
 @incident.command("add")
 @click.option("--title", required=True, help="Short description, as a crew would say it.")
-@click.option("--kind", type=_choice(IncidentKind), required=True)
+@click.option("--kind", type=enum_choice(IncidentKind), required=True)
 @click.option("--severity", type=click.IntRange(1, 5), required=True,
               help="1 minor .. 5 mass casualty.")
-@click.option("--source", type=_choice(Source), default="crew", show_default=True)
+@click.option("--source", type=enum_choice(Source), default="crew", show_default=True)
 @click.option("--lat", type=float, help="WGS84 latitude (with --lon).")
 @click.option("--lon", type=float, help="WGS84 longitude (with --lat).")
 @click.option("--accuracy", type=float, help="Position accuracy in metres.")
@@ -105,7 +69,7 @@ def incident() -> None:
 @click.option("--camera", help="Camera name.")
 @click.option("--description", default="", help="Longer text.")
 @dir_option
-@_errors
+@cli_errors
 def incident_add(title: str, kind: str, severity: int, source: str, lat: float | None,
                  lon: float | None, accuracy: float | None, zone: str | None,
                  camera: str | None, description: str, node_dir: Path) -> None:
@@ -119,13 +83,13 @@ def incident_add(title: str, kind: str, severity: int, source: str, lat: float |
 
 
 @incident.command("list")
-@click.option("--status", type=_choice(Status))
-@click.option("--kind", type=_choice(IncidentKind))
+@click.option("--status", type=enum_choice(Status))
+@click.option("--kind", type=enum_choice(IncidentKind))
 @click.option("--min-severity", type=click.IntRange(1, 5))
 @click.option("--open", "open_only", is_flag=True, help="Only incidents not resolved or closed.")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
 @dir_option
-@_errors
+@cli_errors
 def incident_list(status: str | None, kind: str | None, min_severity: int | None,
                   open_only: bool, as_json: bool, node_dir: Path) -> None:
     """List incidents: open first, then by severity and latest change."""
@@ -142,7 +106,7 @@ def incident_list(status: str | None, kind: str | None, min_severity: int | None
 @click.argument("incident_id")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
 @dir_option
-@_errors
+@cli_errors
 def incident_show(incident_id: str, as_json: bool, node_dir: Path) -> None:
     """Show one incident (a unique prefix of its id is enough)."""
     with open_log(node_dir) as log:
@@ -160,7 +124,7 @@ def _act(node_dir: Path, incident_id: str, action: Callable[[IncidentLog, str], 
 @incident.command("ack")
 @click.argument("incident_id")
 @dir_option
-@_errors
+@cli_errors
 def incident_ack(incident_id: str, node_dir: Path) -> None:
     """Acknowledge a new incident."""
     _act(node_dir, incident_id, lambda log, i: log.acknowledge(i))
@@ -168,10 +132,10 @@ def incident_ack(incident_id: str, node_dir: Path) -> None:
 
 @incident.command("status")
 @click.argument("incident_id")
-@click.argument("status", type=_choice(Status), metavar="STATUS")
+@click.argument("status", type=enum_choice(Status), metavar="STATUS")
 @click.option("--reason", default="", help="Why (shown in the timeline).")
 @dir_option
-@_errors
+@cli_errors
 def incident_status(incident_id: str, status: str, reason: str, node_dir: Path) -> None:
     """Change status; from resolved or closed back to an open status reopens."""
     _act(node_dir, incident_id, lambda log, i: log.set_status(i, status, reason))
@@ -179,11 +143,11 @@ def incident_status(incident_id: str, status: str, reason: str, node_dir: Path) 
 
 @incident.command("assign")
 @click.argument("incident_id")
-@click.argument("agency", type=_choice(Agency), metavar="AGENCY")
+@click.argument("agency", type=enum_choice(Agency), metavar="AGENCY")
 @click.argument("unit")
 @click.option("--remove", is_flag=True, help="Unassign the unit instead.")
 @dir_option
-@_errors
+@cli_errors
 def incident_assign(incident_id: str, agency: str, unit: str, remove: bool,
                     node_dir: Path) -> None:
     """Assign (or with --remove unassign) an agency's unit."""
@@ -197,7 +161,7 @@ def incident_assign(incident_id: str, agency: str, unit: str, remove: bool,
 @click.argument("incident_id")
 @click.argument("text")
 @dir_option
-@_errors
+@cli_errors
 def incident_note(incident_id: str, text: str, node_dir: Path) -> None:
     """Add a note."""
     _act(node_dir, incident_id, lambda log, i: log.add_note(i, text))
@@ -206,11 +170,11 @@ def incident_note(incident_id: str, text: str, node_dir: Path) -> None:
 @incident.command("set")
 @click.argument("incident_id")
 @click.option("--title")
-@click.option("--kind", type=_choice(IncidentKind))
+@click.option("--kind", type=enum_choice(IncidentKind))
 @click.option("--severity", type=click.IntRange(1, 5))
 @click.option("--description")
 @dir_option
-@_errors
+@cli_errors
 def incident_set(incident_id: str, title: str | None, kind: str | None,
                  severity: int | None, description: str | None, node_dir: Path) -> None:
     """Change fields; setting a conflicted field resolves the conflict."""
@@ -223,10 +187,10 @@ def incident_set(incident_id: str, title: str | None, kind: str | None,
 
 @incident.command("link")
 @click.argument("incident_id")
-@click.argument("target", type=_choice(LinkTarget), metavar="camera|drone")
+@click.argument("target", type=enum_choice(LinkTarget), metavar="camera|drone")
 @click.argument("ref")
 @dir_option
-@_errors
+@cli_errors
 def incident_link(incident_id: str, target: str, ref: str, node_dir: Path) -> None:
     """Link a camera or drone by name."""
     _act(node_dir, incident_id, lambda log, i: log.link(i, target, ref))
@@ -237,7 +201,7 @@ def incident_link(incident_id: str, target: str, ref: str, node_dir: Path) -> No
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--mime", help="Content type (guessed from the file name by default).")
 @dir_option
-@_errors
+@cli_errors
 def incident_attach(incident_id: str, file: Path, mime: str | None, node_dir: Path) -> None:
     """Attach a file (snapshot, clip, document) as a content-addressed blob."""
     content_type = mime or mimetypes.guess_type(file.name)[0] or "application/octet-stream"
@@ -250,7 +214,7 @@ def incident_attach(incident_id: str, file: Path, mime: str | None, node_dir: Pa
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="File to write (default: standard output).")
 @dir_option
-@_errors
+@cli_errors
 def incident_export(fmt: str, output: Path | None, node_dir: Path) -> None:
     """Export all incidents as JSON, CSV or GeoJSON."""
     with open_log(node_dir) as log:
@@ -272,7 +236,7 @@ def node() -> None:
 
 @node.command("run")
 @dir_option
-@_errors
+@cli_errors
 def node_run(node_dir: Path) -> None:
     """Serve the local API (and later cameras, drones, sync) until Ctrl-C or SIGTERM."""
     from fieldkit.node import Node, run_until_signalled
@@ -290,7 +254,7 @@ def node_run(node_dir: Path) -> None:
               help="Keep the demo's node directories here (default: a temporary directory).")
 @click.option("--seed", type=int, default=7, show_default=True,
               help="Random seed of the generated incidents.")
-@_errors
+@cli_errors
 def demo(headless: bool, duration: float | None, work_dir: Path | None, seed: int) -> None:
     """A node on loopback with generated incidents, all on embedded defaults."""
     from fieldkit.demo import run_demo
@@ -329,6 +293,9 @@ main.add_command(_LazyCommand("hardware", "fieldkit.hardware.cli:hardware",
                               "Truck hardware: check, power budget, join the fleet."))
 main.add_command(_LazyCommand("camera", "fieldkit.analytics.cli:camera",
                               "Cameras: calibrate to the ground, list, snapshot with zones."))
+main.add_command(_LazyCommand("call", "fieldkit.hq.cli:call", "Emergency calls."))
+main.add_command(_LazyCommand("report", "fieldkit.hq.cli:report", "Response-time report."))
+main.add_command(_LazyCommand("feed", "fieldkit.hq.cli:feed", "GeoJSON, CAP, CoT."))
 
 
 @main.group()
@@ -346,7 +313,7 @@ bench.add_command(_LazyCommand("analytics", "fieldkit.analytics.cli:bench_analyt
 @click.option("--messages", type=click.IntRange(1000), default=100_000, show_default=True)
 @click.option("--vehicles", type=click.IntRange(1, 32), default=3, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable figures.")
-@_errors
+@cli_errors
 def bench_mavlink(messages: int, vehicles: int, as_json: bool) -> None:
     """MAVLink telemetry parsed and applied against bare pymavlink parsing."""
     from drone.bench import run_mavlink_bench
@@ -361,7 +328,7 @@ def bench_mavlink(messages: int, vehicles: int, as_json: bool) -> None:
 @click.option("--one-by-one", type=click.IntRange(100), default=100_000, show_default=True,
               help="Events appended one transaction each (fsync-bound).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable figures.")
-@_errors
+@cli_errors
 def bench_log(events: int, one_by_one: int, as_json: bool) -> None:
     """Append, verify+apply and rebuild the incident log against a plain insert."""
     from fieldkit.bench.log import run_log_bench

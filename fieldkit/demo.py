@@ -1,8 +1,8 @@
-"""`fieldkit demo`: a truck node on loopback with generated incidents.
+"""`fieldkit demo`: a truck node with a synthetic camera and a simulated drone, a second
+truck and HQ, all on loopback, and the crew console unless headless.
 
-The generator plays a crew and the analytics through the node's own HTTP API, and a
-second task reads the live event stream, so the demo exercises what real clients use.
-Later parts add cameras, a drone, a second truck, HQ and the console.
+A generator plays a crew through the node's own HTTP API and a second task reads the
+live event stream, so the demo exercises what real clients use.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 
+from drone.demo import DemoDrone, free_udp_port
 from fieldkit.analytics.demo import camera_summary, demo_cameras
 from fieldkit.config import CONFIG_FILE, Config, load_config
 from fieldkit.node import Node
@@ -64,12 +65,14 @@ async def run_demo(work_dir: Path | None, *, duration: float | None, seed: int,
     """Run until ``duration`` seconds pass (or forever); return a summary.
     ``on_ready(url)`` is called once the node serves (the console connects there)."""
     async with _node_dir(work_dir) as node_dir:
-        config = _demo_config(node_dir)
+        drone = DemoDrone(*_ORIGIN, port=free_udp_port())
+        config = _demo_config(node_dir).model_copy(update={"drones": drone.section})
         # A second truck and HQ on loopback; T01 syncs with both (see sync.demo).
         fleet = await DemoFleet.start(node_dir, config, seed)
         node = Node(fleet.config)
         try:
             await node.start()
+            await drone.start()
             if echo:
                 echo(f"demo node {DEMO_TRUCK} serving {node.url} (data in {node_dir})")
                 echo(f"demo fleet: {SECOND_TRUCK} at {fleet.nodes[SECOND_TRUCK].url}, "
@@ -91,9 +94,11 @@ async def run_demo(work_dir: Path | None, *, duration: float | None, seed: int,
                 async with http.get("/api/health") as response:
                     health = await response.json()
                 cameras = await camera_summary(http)
+                drones = await drone.summary(http)
             return (_summary(node.url, health, streamed, time.monotonic() - started)
-                    + await fleet.summary(node, settled) + cameras)
+                    + await fleet.summary(node, settled) + cameras + drones)
         finally:
+            await drone.stop()
             await node.stop()
             await fleet.stop()
 

@@ -13,11 +13,13 @@ from enum import StrEnum
 from aiohttp import web
 
 from drone.service import setup as install_drones
+from drone.video.whip import install_webrtc
 from fieldkit.analytics.service import install_cameras
 from fieldkit.api import Part, create_app
 from fieldkit.appkeys import WORKER
 from fieldkit.config import Config
 from fieldkit.hardware.service import install_hardware
+from fieldkit.hq.service import install_hq
 from fieldkit.worker import LogWorker
 from sync.http import install_sync
 
@@ -26,7 +28,8 @@ logger = logging.getLogger(__name__)
 
 #: The parts a node runs beside its API, in start order; they stop in reverse. Each one's
 #: context starts after the store and the live feed, which all of them write through.
-NODE_PARTS: tuple[Part, ...] = (install_cameras, install_drones, install_hardware, install_sync)
+NODE_PARTS: tuple[Part, ...] = (install_cameras, install_drones, install_webrtc,
+                                install_hardware, install_sync, install_hq)
 
 
 class NodeState(StrEnum):

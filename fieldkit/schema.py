@@ -249,3 +249,23 @@ def m007_zone_metrics(db: Database) -> None:
         """CREATE UNIQUE INDEX camera_alerts_open ON camera_alerts (camera, rule)
     WHERE cleared_at IS NULL""",
     )
+
+
+@_migration
+def m008_call_contacts(db: Database) -> None:
+    """Emergency calls taken at this node, with the caller's callback number.
+
+    Personal data: this table is local. It is never synced and never written into events
+    (unless ``hq.share_callback_numbers`` is set, which adds the number as a note).
+    """
+    _run(
+        db,
+        """CREATE TABLE call_contacts (
+    id INTEGER PRIMARY KEY,
+    incident TEXT NOT NULL,           -- the incident the call opened or was merged into
+    received_at INTEGER NOT NULL,     -- node wall clock, ms
+    callback TEXT NOT NULL,
+    merged INTEGER NOT NULL           -- 1: the call joined an existing incident
+)""",
+        "CREATE INDEX call_contacts_incident ON call_contacts (incident)",
+    )

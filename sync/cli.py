@@ -8,43 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from fieldkit.clishared import cli_errors, dir_option, quiet_logging
 from fieldkit.config import Config, load_config
 from fieldkit.errors import FieldkitError
 from fieldkit.identity import Keyring, NodeIdentity
 from fieldkit.log import IncidentLog
-from fieldkit.logsetup import setup_logging
 from fieldkit.store import Store
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-dir_option = click.option(
-    "--dir", "node_dir", type=click.Path(file_okay=False, path_type=Path), default=".",
-    envvar="FIELDKIT_DIR", show_default=True, help="Node directory (env FIELDKIT_DIR).")
-
-
-def _errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except FieldkitError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _quiet_logging(config: Config) -> None:
-    # One-shot commands print results on stdout; only warnings (or debug) go to stderr.
-    setup_logging("DEBUG" if config.logging.level == "DEBUG" else "WARNING")
 
 
 @contextlib.contextmanager
@@ -52,7 +29,7 @@ def _open(node_dir: Path) -> Iterator[tuple[Config, IncidentLog, Any]]:
     from sync.roster import open_trust
 
     config = load_config(node_dir)
-    _quiet_logging(config)
+    quiet_logging(config)
     identity = NodeIdentity.load(config.node.name, config.path(config.node.key_file))
     with Store(config.path(config.node.database)) as store:
         log = IncidentLog(store, identity, Keyring.from_names(identity, config.trust.nodes))
@@ -69,13 +46,13 @@ def sync_group() -> None:
 @click.argument("peer")
 @click.option("--url", help="Peer URL (default: from the config).")
 @dir_option
-@_errors
+@cli_errors
 def sync_now(peer: str, url: str | None, node_dir: Path) -> None:
     """Run one session with PEER now, both directions."""
     from sync.http import sync_once
 
     config = load_config(node_dir)
-    _quiet_logging(config)
+    quiet_logging(config)
     report = asyncio.run(sync_once(config, peer, url))
     click.echo(report.line())
     for line in report.rejected[:10]:
@@ -85,7 +62,7 @@ def sync_now(peer: str, url: str | None, node_dir: Path) -> None:
 @sync_group.command("status")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
 @dir_option
-@_errors
+@cli_errors
 def sync_status(as_json: bool, node_dir: Path) -> None:
     """Per peer: last contact, events pending each way, lag."""
     from sync.status import peer_status, status_table
@@ -104,7 +81,7 @@ def sync_status(as_json: bool, node_dir: Path) -> None:
 @click.option("--blob-budget", type=click.IntRange(0), help="Attachment bytes to include "
               "(default: sync.blob_budget_bytes).")
 @dir_option
-@_errors
+@cli_errors
 def sync_export(output: Path, peer: str | None, since: str | None, blob_budget: int | None,
                 node_dir: Path) -> None:
     """Write a bundle file for sneakernet (a USB stick to another truck or HQ)."""
@@ -139,7 +116,7 @@ def sync_export(output: Path, peer: str | None, since: str | None, blob_budget: 
 @sync_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @dir_option
-@_errors
+@cli_errors
 def sync_import(file: Path, node_dir: Path) -> None:
     """Verify and apply a bundle file; safe to repeat. Exit 1 if it is damaged."""
     from sync.bundle import import_bundle, scan
@@ -174,7 +151,7 @@ def roster_group() -> None:
 @roster_group.command("show")
 @click.option("--json", "as_json", is_flag=True, help="The signed document.")
 @dir_option
-@_errors
+@cli_errors
 def roster_show(as_json: bool, node_dir: Path) -> None:
     """Show the roster held here."""
     with _open(node_dir) as (_, _log, trust):
@@ -197,7 +174,7 @@ def roster_show(as_json: bool, node_dir: Path) -> None:
 @click.option("--role", type=click.Choice(["truck", "hq"]), default="truck", show_default=True)
 @click.option("--fleet-wide", is_flag=True, help="HQ sends this node's log to every truck.")
 @dir_option
-@_errors
+@cli_errors
 def roster_add(name: str, public_key: str, role: str, fleet_wide: bool, node_dir: Path) -> None:
     """On HQ: add (or re-key, or un-revoke) a node; the new version spreads by sync."""
     from fieldkit.identity import decode_public_key
@@ -213,7 +190,7 @@ def roster_add(name: str, public_key: str, role: str, fleet_wide: bool, node_dir
 @roster_group.command("revoke")
 @click.argument("name")
 @dir_option
-@_errors
+@cli_errors
 def roster_revoke(name: str, node_dir: Path) -> None:
     """On HQ: revoke a node (a lost or stolen truck); the new version spreads by sync."""
     from sync.errors import RosterError
@@ -231,7 +208,7 @@ def roster_revoke(name: str, node_dir: Path) -> None:
 @roster_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @dir_option
-@_errors
+@cli_errors
 def roster_import(file: Path, node_dir: Path) -> None:
     """Install a roster file (from `roster show --json` on HQ) when provisioning a truck."""
     from sync.roster import Roster, adopt
@@ -253,7 +230,7 @@ def roster_import(file: Path, node_dir: Path) -> None:
 @click.option("--runs", type=click.IntRange(1), default=5, show_default=True,
               help="Latency measurements per path in part (d).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable figures.")
-@_errors
+@cli_errors
 def bench_sync(events: int, trucks: int, schedules: int, runs: int, as_json: bool) -> None:
     """Sync: wire size, throughput over HTTP, fleet simulation, commit-to-HQ latency."""
     from sync.bench import run_sync_bench

@@ -143,15 +143,18 @@ def snapshot(name: str, out: Path, node_dir: Path) -> None:
               help="Most frames per second the pipeline sends to the detector.")
 @click.option("--roi-imgsz", type=click.IntRange(160, 1920), default=640, show_default=True,
               help="Largest inference size of the zone region.")
+@click.option("--backend", type=click.Choice(["torch", "openvino"]), default="torch",
+              show_default=True, help="Pipeline inference backend (openvino: needs the package).")
 @click.option("--no-latency", is_flag=True, help="Skip the real-time latency run.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable figures.")
 @_errors
 def bench_analytics(seconds: float, fps: float, analyse_fps: float, roi_imgsz: int,
-                    no_latency: bool, as_json: bool) -> None:
+                    backend: str, no_latency: bool, as_json: bool) -> None:
     """Pipeline against model.predict@640 on every frame: throughput, count MAE, latency."""
     from fieldkit.analytics.bench import run_analytics_bench
 
     result = run_analytics_bench(seconds=seconds, fps=fps, analyse_fps=analyse_fps,
-                                 roi_imgsz=roi_imgsz, latency=not no_latency,
+                                 roi_imgsz=roi_imgsz, backend=backend,
+                                 latency=not no_latency,
                                  progress=lambda msg: click.echo(msg, err=True))
     click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.table())

@@ -29,7 +29,14 @@ import numpy as np
 
 from fieldkit.analytics.calibration import Calibration
 from fieldkit.analytics.config import CameraSection, CamerasSection
-from fieldkit.analytics.detector import Detection, Detector, prepare_ultralytics
+from fieldkit.analytics.detector import (
+    Detection,
+    Detector,
+    default_model_path,
+    export_openvino,
+    openvino_available,
+    prepare_ultralytics,
+)
 from fieldkit.analytics.ingest import CameraWorker, Frame, PictureCheck
 from fieldkit.analytics.motion import MotionGate
 from fieldkit.analytics.rules import (
@@ -165,6 +172,7 @@ class Analyser:
         self._windows: dict[str, WindowAccumulator] = {}
         self._window_start: float | None = None
         self.last_frame_t: float | None = None
+        self._last_image: np.ndarray | None = None
         self.last_states: list[ZoneState] = []
 
     def roi(self, width: int, height: int) -> tuple[int, int, int, int] | None:
@@ -191,7 +199,7 @@ class Analyser:
     def process(self, frame: Frame) -> FrameResult:
         t = frame.t
         self.last_frame_t = t
-        image = frame.image
+        image = self._last_image = frame.image
         run = True
         if self.gate is not None:
             self.gate(image)
@@ -222,6 +230,12 @@ class Analyser:
         if result.actions:
             result.snapshot = draw_snapshot(image, self.zones, self._tracks, states)
         return result
+
+    def last_snapshot(self) -> bytes | None:
+        """The last picture seen (for a camera that went dead), zones and boxes drawn."""
+        if self._last_image is None:
+            return None
+        return draw_snapshot(self._last_image, self.zones, self._tracks, self.last_states)
 
     def _picture_faults(self, image: np.ndarray, t: float) -> list[Condition]:
         problem, frozen_for = self.picture(image, t)
@@ -322,7 +336,8 @@ class CameraPipeline:
             try:
                 frame = self.worker.frames.get(timeout=0.5)
             except queue.Empty:
-                self._emit(self.analyser.tick(time.monotonic()), None, [])
+                actions = self.analyser.tick(time.monotonic())
+                self._emit(actions, self.analyser.last_snapshot() if actions else None, [])
                 continue
             if frame is None:
                 break
@@ -377,12 +392,19 @@ class SceneCapture:
 
 
 def load_detector(cameras: CamerasSection, base_dir: Path) -> Detector:
-    """The node's detector; the model path resolves against the node directory."""
+    """The node's detector; the model path resolves against the node directory, and an
+    OpenVINO export (when chosen or available) is cached under ``.ultralytics/models``."""
     prepare_ultralytics(base_dir / ".ultralytics")
     model = cameras.model
     if model is not None and not model.is_absolute():
         model = base_dir / model
-    return Detector(model, imgsz=cameras.imgsz, confidence=cameras.confidence,
+    source = model or default_model_path()
+    use_openvino = cameras.backend == "openvino" or (
+        cameras.backend == "auto" and openvino_available() and source.suffix == ".pt")
+    if use_openvino:
+        source = export_openvino(source, base_dir / ".ultralytics" / "models",
+                                 max(cameras.imgsz, cameras.roi_imgsz))
+    return Detector(source, imgsz=cameras.imgsz, confidence=cameras.confidence,
                     threads=cameras.threads)
 
 

@@ -252,6 +252,10 @@ class CrowdScene:
         self._rng = np.random.default_rng(settings.seed)
         self._sprites = _variants(sprites, self._rng)
         self._background = _background(self.camera, self._rng)
+        shape = self._background.shape
+        # A few seeded noise fields, cycled: deterministic, and cheap per frame.
+        self._noise = [self._rng.normal(0, settings.noise, shape).astype(np.int16)
+                       for _ in range(3)] if settings.noise > 0 else []
         self._flows = [_FlowState(f, f.density, f.speed_m_s) for f in settings.flows]
         self._next_id = 0
         self._fallen: list[_Walker] = []
@@ -328,10 +332,9 @@ class CrowdScene:
             box, total = self._paste(image, ids, n, w)
             placed.append((w, box, total))
         visible = np.bincount(ids[ids >= 0].ravel(), minlength=len(walkers))
-        if self.settings.noise > 0:  # sensor noise: a live camera never repeats a frame
-            noise = np.empty(image.shape, np.int16)
-            cv2.randn(noise, 0, self.settings.noise)
-            image = cv2.add(image, noise, dtype=cv2.CV_8U)
+        if self._noise:  # sensor noise: a live camera never repeats a frame exactly
+            image = cv2.add(image, self._noise[self.index % len(self._noise)],
+                            dtype=cv2.CV_8U)
         people = [
             TruthPerson(w.id, w.x, w.y, w.vx, w.vy, w.fallen,
                         float(visible[n]) / total if total > 0 else 0.0, box)

@@ -4,31 +4,15 @@ fleet. Registered in ``fieldkit.cli`` with one ``main.add_command(hardware)``.""
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
-from fieldkit.errors import FieldkitError
+from fieldkit.clishared import cli_errors
 from fieldkit.hardware.checks import ITEMS, Machine, Outcome, format_results, run_checks
 from fieldkit.hardware.fleet import join_fleet
 from fieldkit.hardware.profile import Profile, load_profile
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except FieldkitError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group()
@@ -45,7 +29,7 @@ def hardware() -> None:
 @click.option("--timeout", type=click.FloatRange(0.1, 60), default=3.0, show_default=True,
               help="Seconds per network check (gpsd, each camera).")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
-@_errors
+@cli_errors
 def check(profile: Path, skip: tuple[str, ...], disk_path: Path, timeout: float,
           as_json: bool) -> None:
     """Check this machine against PROFILE: pass/fail per item with the reason.
@@ -66,7 +50,7 @@ def check(profile: Path, skip: tuple[str, ...], disk_path: Path, timeout: float,
 
 @hardware.command("budget")
 @click.argument("profile", type=click.Path(dir_okay=False, path_type=Path))
-@_errors
+@cli_errors
 def budget(profile: Path) -> None:
     """Validate PROFILE and print its power and bandwidth budget."""
     click.echo(budget_text(load_profile(profile)))
@@ -97,7 +81,7 @@ def budget_text(truck: Profile) -> str:
 @click.option("--dir", "node_dir", type=click.Path(file_okay=False, path_type=Path),
               default=".", envvar="FIELDKIT_DIR", show_default=True,
               help="Node directory (env FIELDKIT_DIR).")
-@_errors
+@cli_errors
 def join(stick: Path | None, hq_url: str | None, hq_name: str | None, hq_key: str | None,
          node_dir: Path) -> None:
     """Join the fleet: trust HQ, sync with it, adopt the roster from the stick."""

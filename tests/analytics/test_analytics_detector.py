@@ -1,7 +1,8 @@
 """The real default model on real and generated pictures.
 
-Measured bounds (640x360 frames, imgsz 640, 8 frames x seeds 1-4, this checkpoint):
-density 0.15/m²: per-frame count MAE 0.75-1.75; 0.25/m²: 1.0-2.0; 0.4/m²: 2.1-8.9.
+Measured (640x360 frames with sensor noise 2, imgsz 640, 8 frames x seeds 1-4, this
+checkpoint): per-frame count MAE 0.6-1.6 at 0.15/m², 1.25-2.75 at 0.25/m², 1.75-4.25 at
+0.4/m² (always an under-count).
 The model fails in crowds: at 1.0/m² it finds well under half of the visible people
 (see test_default_model_undercounts_crowds), which is why thresholds of 4-5.5/m² need a
 crowd-trained checkpoint (cameras.model).
@@ -20,7 +21,7 @@ from fieldkit.analytics.detector import Detector, default_model_path
 from fieldkit.analytics.scene import Sprite, asset_images
 from fieldkit.errors import ConfigError
 
-FRAME_MAE_BOUND = 2.5  # measured 1.0-2.0 at 0.25/m² (seeds 1-4)
+FRAME_MAE_BOUND = 3.0  # measured 1.25-2.75 at 0.25/m² (seeds 1-4)
 
 
 def test_default_model_is_the_fall_detection_checkpoint(detector: Detector) -> None:
@@ -31,7 +32,7 @@ def test_default_model_is_the_fall_detection_checkpoint(detector: Detector) -> N
 
 
 def test_finds_the_people_in_bus_jpg(detector: Detector) -> None:
-    """Three walk in full view; the fourth, cut by the left edge, is missed at iou 0.6."""
+    """bus.jpg shows four people; with this wrapper's NMS (iou 0.6) the model keeps three."""
     image = cv2.imread(str(asset_images()[0]))
     people = detector.detect(image, confidence=0.25)
     assert len(people) == 3
@@ -75,3 +76,35 @@ def test_model_that_is_not_a_checkpoint_is_refused(tmp_path: Path) -> None:
     bad.write_bytes(b"not a model")
     with pytest.raises(ConfigError, match=r"cameras.model: cannot load .*bad.pt"):
         Detector(bad)
+
+
+def test_openvino_backend_exports_once_or_says_what_is_missing(tmp_path: Path) -> None:
+    from fieldkit.analytics.config import CamerasSection
+    from fieldkit.analytics.detector import openvino_available
+    from fieldkit.analytics.pipeline import load_detector
+
+    cameras = CamerasSection(backend="openvino")
+    if not openvino_available():
+        with pytest.raises(ConfigError, match=r"cameras.backend = 'openvino' needs the "
+                           r"openvino package \(pip install openvino==2025.3.0\)"):
+            load_detector(cameras, tmp_path)
+        return
+    detector = load_detector(cameras, tmp_path)
+    assert detector.model_path.name.endswith("_openvino_model")
+    assert load_detector(cameras, tmp_path).model_path == detector.model_path  # cached
+
+
+def test_auto_backend_without_openvino_runs_torch(tmp_path: Path) -> None:
+    from fieldkit.analytics.config import CamerasSection
+    from fieldkit.analytics.detector import openvino_available
+    from fieldkit.analytics.pipeline import load_detector
+
+    detector = load_detector(CamerasSection(), tmp_path)
+    expected = "_openvino_model" if openvino_available() else ".pt"
+    assert detector.model_path.name.endswith(expected)
+
+
+def test_a_file_that_is_no_checkpoint_format_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"cameras.model: weights.bin is not a \.pt, \.onnx or "
+                       r"_openvino_model checkpoint"):
+        Detector(tmp_path / "weights.bin")

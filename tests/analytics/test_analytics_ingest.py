@@ -256,3 +256,52 @@ def test_dead_frozen_and_covered_cameras_raise_one_fault(detector: Detector,
     assert incident.kind == "camera_fault"
     assert incident.title == "Camera cam1 covered"
     assert len(incident.attachments) == EXPECTED_ATTACHMENTS
+
+
+@pytest.mark.slow
+async def test_pipeline_threads_raise_and_clear_a_dead_camera(jpegs: list[bytes],
+                                                              detector: Detector,
+                                                              log: IncidentLog) -> None:
+    """Real threads and a real MJPEG server: the camera dies (fault raised once), comes
+    back (fault cleared once)."""
+    import asyncio
+
+    from fieldkit.analytics.pipeline import CameraPipeline
+
+    server = MjpegServer(jpegs, frames=1_000_000)
+    server.start()
+    camera = _camera(server.url, dead_s=1.0, analyse_fps=2.0)
+    cameras = CamerasSection(rules=RulesSection(dwell_s=0.0, clear_s=0.0))
+    loop = asyncio.get_running_loop()
+    seen: asyncio.Queue[Action] = asyncio.Queue()
+
+    def sink(actions: list, snapshot: bytes | None) -> None:
+        apply_actions(log, actions, snapshot)
+        for a in actions:
+            loop.call_soon_threadsafe(seen.put_nowait, a.action)
+
+    worker = CameraWorker(camera, backoff_s=0.05, backoff_max_s=0.2)
+    pipeline = CameraPipeline(Analyser(camera, cameras, detector), worker, sink,
+                              lambda rows: None)
+    await pipeline.start()
+    revived = None
+    try:
+        with worker.state_changed:
+            assert worker.state_changed.wait_for(
+                lambda: worker.health.state is CameraState.STREAMING, 30)
+        port = server.port
+        server.stop()
+        assert await asyncio.wait_for(seen.get(), 60) is Action.RAISE
+        revived = MjpegServer(jpegs, frames=1_000_000, port=port)
+        revived.start()
+        assert await asyncio.wait_for(seen.get(), 60) is Action.CLEAR
+    finally:
+        await pipeline.stop()
+        await pipeline.stop()
+        if revived is not None:
+            revived.stop()
+    (incident,) = log.incidents()
+    assert (incident.kind, incident.title) == ("camera_fault", "Camera cam1 dead")
+    assert [a.mime for a in incident.attachments] == ["image/jpeg"]  # the last picture
+    assert incident.notes[-1].text.startswith("Cleared for 0 s: the camera delivers usable")
+    assert worker.health.reconnects >= 1

@@ -1,0 +1,86 @@
+"""The fleet picture, as HQ (or any node) sees it from the logs it holds: per node, the
+last sync contact, the last event heard, its open incidents, and the cameras and drones
+it has reported (linked to incidents or placed incidents by), with those in an open fault
+or drone alert marked down.
+
+What runs on this node itself (cameras, drones) is added live by the service from the
+running parts; other trucks' equipment is known only through their synced events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fieldkit.hlc import to_wall_ms
+from fieldkit.log import IncidentLog
+from fieldkit.vocabulary import IncidentKind
+
+
+def _age_s(now_ms: int, ms: int | None) -> float | None:
+    return None if ms is None else round(max(0, now_ms - ms) / 1000, 1)
+
+
+def fleet_picture(log: IncidentLog, node: str, now_ms: int) -> dict[str, Any]:
+    """Per node: sync, open incidents, cameras, drones (runs on the store thread)."""
+    conn = log.store.conn
+    nodes: dict[str, dict[str, Any]] = {}
+
+    def entry(name: str) -> dict[str, Any]:
+        return nodes.setdefault(name, {
+            "node": name, "self": name == node, "last_sync_s_ago": None,
+            "last_sync_error": None, "last_event_s_ago": None, "events": 0,
+            "open_incidents": 0, "top_incidents": [], "cameras": {}, "drones": {}})
+
+    entry(node)
+    for origin, count, hlc in conn.execute(
+            "SELECT origin, count(*), max(hlc) FROM events GROUP BY origin"):
+        e = entry(origin)
+        e["events"] = int(count)
+        e["last_event_s_ago"] = _age_s(now_ms, to_wall_ms(int(hlc)))
+    for name, contact, error in conn.execute(
+            "SELECT name, last_contact, last_error FROM sync_peers"):
+        e = entry(name)
+        e["last_sync_s_ago"] = _age_s(now_ms, contact)
+        e["last_sync_error"] = error
+    for origin, target, ref, hlc in conn.execute(
+            "SELECT origin, json_extract(payload, '$.target'), json_extract(payload, '$.ref'),"
+            " max(hlc) FROM events WHERE kind = 'link' GROUP BY 1, 2, 3"):
+        bucket = "cameras" if target == "camera" else "drones"
+        entry(origin)[bucket][str(ref)] = {"last_seen_s_ago": _age_s(now_ms, to_wall_ms(hlc)),
+                                           "down": False, "alert": None}
+    for incident in log.incidents(open_only=True):
+        e = entry(incident.reported_by)
+        e["open_incidents"] += 1
+        if len(e["top_incidents"]) < 5:
+            e["top_incidents"].append({"id": incident.id, "title": incident.title,
+                                       "kind": incident.kind, "severity": incident.severity,
+                                       "status": incident.status.value})
+        loc = incident.location or {}
+        if incident.kind == IncidentKind.CAMERA_FAULT and loc.get("camera"):
+            cam = e["cameras"].setdefault(loc["camera"], {"last_seen_s_ago": None})
+            cam.update(down=True, alert=incident.title)
+        if incident.kind == IncidentKind.DRONE:
+            for link in incident.links:
+                if link.target == "drone":
+                    drone = e["drones"].setdefault(link.ref, {"last_seen_s_ago": None})
+                    drone.update(down=True, alert=incident.title)
+    ordered = sorted(nodes.values(), key=lambda n: (not n["self"], n["node"]))
+    return {"node": node, "nodes": ordered}
+
+
+def fleet_table(picture: dict[str, Any]) -> str:
+    """The picture as a terminal table."""
+    lines = [f"{'node':<10} {'last sync':>10} {'last event':>11} {'open':>5}  "
+             "cameras (down)  drones (down)"]
+    for n in picture["nodes"]:
+        def fmt(v: float | None) -> str:
+            return "-" if v is None else f"{v:.0f} s ago"
+
+        cams, drones = n["cameras"], n["drones"]
+        cam_text = f"{len(cams)} ({sum(1 for c in cams.values() if c.get('down'))})"
+        drone_text = f"{len(drones)} ({sum(1 for d in drones.values() if d.get('down'))})"
+        name = n["node"] + (" *" if n["self"] else "")
+        lines.append(f"{name:<10} {fmt(n['last_sync_s_ago']):>10} "
+                     f"{fmt(n['last_event_s_ago']):>11} {n['open_incidents']:>5}  "
+                     f"{cam_text:<15} {drone_text}")
+    return "\n".join(lines)

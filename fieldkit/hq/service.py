@@ -1,0 +1,154 @@
+"""The HQ part of the node's API (:data:`fieldkit.node.NODE_PARTS`): emergency calls, the
+fleet picture, GeoJSON and CAP feeds, and the Cursor-on-Target publisher.
+
+Routes (under ``/api/``, so they take the API's bearer token beyond loopback):
+
+- ``POST /api/calls``: a call (``location``, ``kind``, ``description``, ``callback``,
+  ``severity``?, ``title``?) -> 201 with the incident and whether it was merged;
+- ``GET /api/hq/fleet``: per node, last sync, open incidents, cameras and drones;
+- ``GET /api/hq/geojson``: the picture as a GeoJSON FeatureCollection;
+- ``GET /api/hq/cap``: the incidents that have a CAP alert; ``/api/hq/cap/{id}`` the alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from fieldkit.appkeys import CONFIG, FEED, WORKER
+from fieldkit.errors import InvalidActionError, NotFoundError
+from fieldkit.hlc import wall_ms
+from fieldkit.hq.calls import parse_call
+from fieldkit.hq.cap import alertable, cap_xml
+from fieldkit.hq.cot import CotPublisher, TakClient, tak_context, truck_position
+from fieldkit.hq.fleet import fleet_picture
+from fieldkit.hq.fusion import Footprint, camera_footprints, live_drones, take_call
+from fieldkit.hq.geojson import picture_geojson
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class HqState:
+    """Filled when the node starts (app state freezes then)."""
+
+    footprints: list[Footprint] = field(default_factory=list)
+    publisher: CotPublisher | None = None
+
+
+HQ = web.AppKey("hq", HqState)
+
+
+def install_hq(app: web.Application) -> None:
+    """Add the HQ routes and context (camera footprints, CoT publisher) to the node."""
+    app[HQ] = HqState()
+    app.cleanup_ctx.append(_hq_ctx)
+    app.add_routes([
+        web.post("/api/calls", post_call),
+        web.get("/api/hq/fleet", get_fleet),
+        web.get("/api/hq/geojson", get_geojson),
+        web.get("/api/hq/cap", list_cap),
+        web.get("/api/hq/cap/{id}", get_cap),
+    ])
+
+
+async def _hq_ctx(app: web.Application) -> AsyncIterator[None]:
+    config, state = app[CONFIG], app[HQ]
+    if any(c.calibration is not None and c.calibration.units == "latlon"
+           for c in config.cameras.cameras):
+        state.footprints = await asyncio.to_thread(
+            camera_footprints, config.cameras, config.hq.camera_range_m)
+    cot = config.hq.cot
+    if cot.multicast or cot.tak_host is not None:
+        tak = None if cot.tak_host is None else TakClient(cot.tak_host, cot.tak_port,
+                                                          tak_context(config))
+        state.publisher = CotPublisher(config, app[WORKER], app[FEED], tak)
+        await state.publisher.start()
+    try:
+        yield
+    finally:
+        if state.publisher is not None:
+            await state.publisher.stop()
+
+
+async def post_call(request: web.Request) -> web.Response:
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidActionError("body is not valid JSON") from exc
+    call = parse_call(data)
+    config, worker = request.app[CONFIG], request.app[WORKER]
+    outcome = await worker.call(take_call, worker.log, call, config.hq,
+                                request.app[HQ].footprints)
+    request.app[FEED].wake()
+    response = web.json_response({
+        "incident": outcome.incident.model_dump(mode="json"), "merged": outcome.merged,
+        "distance_m": outcome.distance_m, "cameras": outcome.cameras, "drone": outcome.drone,
+    }, status=200 if outcome.merged else 201)
+    response.headers["Location"] = f"/api/incidents/{outcome.incident.id}"
+    return response
+
+
+async def get_fleet(request: web.Request) -> web.Response:
+    config, worker = request.app[CONFIG], request.app[WORKER]
+    picture = await worker.call(fleet_picture, worker.log, config.node.name, wall_ms())
+    picture["live"] = _live(request.app)
+    return web.json_response(picture)
+
+
+def _live(app: web.Application) -> dict[str, Any]:
+    """What this node's own running parts report right now."""
+    from drone.service import DRONES
+    from fieldkit.analytics.service import CAMERAS
+
+    live: dict[str, Any] = {"cameras": {}, "drones": []}
+    cameras = app.get(CAMERAS)
+    if cameras is not None and cameras.runtime is not None:
+        live["cameras"] = cameras.runtime.health()
+    drones = app.get(DRONES)
+    if drones is not None:
+        live["drones"] = [{"name": s.vehicle, "lat": s.lat, "lon": s.lon}
+                          for s in drones.latest.values()]
+    return live
+
+
+async def get_geojson(request: web.Request) -> web.Response:
+    config, worker = request.app[CONFIG], request.app[WORKER]
+    log = worker.log
+    now = wall_ms()
+    incidents = await worker.call(log.incidents)
+    drones = await worker.call(live_drones, log.store.conn, now, config.hq.drone_max_age_s)
+    truck = await worker.call(truck_position, log)
+    body = picture_geojson(incidents, request.app[HQ].footprints, drones, truck,
+                           config.node.name)
+    return web.json_response(body, content_type="application/geo+json")
+
+
+def _sender(request: web.Request) -> str:
+    config = request.app[CONFIG]
+    return config.hq.cap_sender or f"fieldkit@{config.node.name}"
+
+
+async def list_cap(request: web.Request) -> web.Response:
+    config, worker = request.app[CONFIG], request.app[WORKER]
+    incidents = alertable(await worker.call(worker.log.incidents), config.hq.cap_min_severity)
+    return web.json_response({"sender": _sender(request), "alerts": [
+        {"incident": i.id, "severity": i.severity, "status": i.status.value,
+         "url": f"/api/hq/cap/{i.id}"} for i in incidents]})
+
+
+async def get_cap(request: web.Request) -> web.Response:
+    config, worker = request.app[CONFIG], request.app[WORKER]
+    incident_id = await worker.call(worker.log.resolve, request.match_info["id"])
+    incident = await worker.call(worker.log.get, incident_id)
+    if incident.severity < config.hq.cap_min_severity:
+        raise NotFoundError(f"incident {incident.id} has severity {incident.severity}, below "
+                            f"hq.cap_min_severity {config.hq.cap_min_severity}: no CAP alert")
+    body = cap_xml(incident, _sender(request), config.node.name)
+    return web.Response(body=body, content_type="application/xml", charset="utf-8")

@@ -1,0 +1,42 @@
+"""HQ test helpers (a plain module, not a conftest, so its name is unique): a clock the
+test moves by hand, a camera calibrated in lat/lon, and places around it."""
+
+from __future__ import annotations
+
+import math
+
+from fieldkit.analytics.config import CameraSection
+
+LAT0, LON0 = 21.42250, 39.87260
+M_PER_DEG = 111_320.0
+
+
+class FixedClock:
+    """A wall clock the test moves by hand (ms)."""
+
+    def __init__(self, now: int = 1_790_000_000_000) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += int(seconds * 1000)
+
+
+def offset(north_m: float, east_m: float, lat: float = LAT0, lon: float = LON0
+           ) -> tuple[float, float]:
+    """The point ``north_m`` north and ``east_m`` east of (lat, lon)."""
+    return (lat + north_m / M_PER_DEG,
+            lon + east_m / (M_PER_DEG * math.cos(math.radians(lat))))
+
+
+def gate_camera(name: str = "gate3") -> CameraSection:
+    """A mast camera looking north over a trapezoid 10..60 m north of (LAT0, LON0)."""
+    ground_m = [(-10, 10), (10, 10), (20, 60), (-20, 60)]  # (east, north)
+    ground = [list(offset(n, e)) for e, n in ground_m]
+    return CameraSection.model_validate({
+        "name": name, "source": "rtsp://127.0.0.1:1/none",
+        "calibration": {"image": [[100, 700], [1180, 700], [900, 300], [380, 300]],
+                        "ground": ground, "units": "latlon"},
+    })
