@@ -11,7 +11,6 @@ ground, at a video frame's time ``at`` in Unix seconds, node clock).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -30,6 +29,7 @@ from drone.transport import make_transport
 from fieldkit.appkeys import CONFIG, FEED, WORKER
 from fieldkit.config import Config, DroneCameraSection, DroneLinkSection
 from fieldkit.errors import IngestError, InvalidActionError, NotFoundError
+from fieldkit.tasks import cancel_and_wait
 from fieldkit.worker import LogWorker
 
 logger = logging.getLogger(__name__)
@@ -103,10 +103,7 @@ class DroneService:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         for link in reversed(self.links.values()):
             await link.stop()
 

@@ -40,15 +40,31 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-class UdpListen:
+class _SocketTransport:
+    """What the socket transports share: the socket, its descriptor, closing it."""
+
+    def __init__(self, describe: str, host: str, port: int) -> None:
+        self.describe = describe
+        self._addr = (host, port)
+        self._sock: socket.socket | None = None
+
+    def fileno(self) -> int:
+        assert self._sock is not None
+        return self._sock.fileno()
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+class UdpListen(_SocketTransport):
     """Bound to host:port; replies go to whoever sent last (as MAVProxy's udpin)."""
 
     datagrams = True
 
     def __init__(self, host: str, port: int) -> None:
-        self.describe = f"udp_listen {host}:{port}"
-        self._addr = (host, port)
-        self._sock: socket.socket | None = None
+        super().__init__(f"udp_listen {host}:{port}", host, port)
         self.peer: tuple[str, int] | None = None
 
     def open(self) -> None:
@@ -68,10 +84,6 @@ class UdpListen:
         assert self._sock is not None
         return int(self._sock.getsockname()[1])
 
-    def fileno(self) -> int:
-        assert self._sock is not None
-        return self._sock.fileno()
-
     def read(self) -> bytes:
         assert self._sock is not None
         try:
@@ -85,21 +97,14 @@ class UdpListen:
             with contextlib.suppress(OSError):
                 self._sock.sendto(data, self.peer)
 
-    def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
 
-
-class UdpConnect:
+class UdpConnect(_SocketTransport):
     """Sends to host:port and reads what comes back (as MAVProxy's udpout)."""
 
     datagrams = True
 
     def __init__(self, host: str, port: int) -> None:
-        self.describe = f"udp_connect {host}:{port}"
-        self._addr = (host, port)
-        self._sock: socket.socket | None = None
+        super().__init__(f"udp_connect {host}:{port}", host, port)
 
     def open(self) -> None:
         family = socket.AF_INET6 if ":" in self._addr[0] else socket.AF_INET
@@ -111,10 +116,6 @@ class UdpConnect:
             raise IngestError(f"{self.describe}: {exc.strerror or exc}") from exc
         sock.setblocking(False)
         self._sock = sock
-
-    def fileno(self) -> int:
-        assert self._sock is not None
-        return self._sock.fileno()
 
     def read(self) -> bytes:
         assert self._sock is not None
@@ -128,21 +129,14 @@ class UdpConnect:
             with contextlib.suppress(OSError):
                 self._sock.send(data)
 
-    def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
 
-
-class TcpConnect:
+class TcpConnect(_SocketTransport):
     """A TCP client (MAVProxy tcpin, SITL's 5760); reopened by the link after a cut."""
 
     datagrams = False
 
     def __init__(self, host: str, port: int) -> None:
-        self.describe = f"tcp_connect {host}:{port}"
-        self._addr = (host, port)
-        self._sock: socket.socket | None = None
+        super().__init__(f"tcp_connect {host}:{port}", host, port)
 
     def open(self) -> None:
         try:
@@ -152,10 +146,6 @@ class TcpConnect:
                               f"{exc.strerror or exc}") from exc
         sock.setblocking(False)
         self._sock = sock
-
-    def fileno(self) -> int:
-        assert self._sock is not None
-        return self._sock.fileno()
 
     def read(self) -> bytes:
         assert self._sock is not None
@@ -173,11 +163,6 @@ class TcpConnect:
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.sendall(data)
-
-    def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
 
 
 _BAUDS = {b: getattr(termios, f"B{b}") for b in (

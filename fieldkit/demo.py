@@ -26,6 +26,7 @@ from fieldkit.config import CONFIG_FILE, Config, load_config
 from fieldkit.node import Node
 from fieldkit.nodedir import init_node_dir
 from fieldkit.render import short_id
+from fieldkit.tasks import cancel_and_wait
 from sync.demo import HQ, SECOND_TRUCK, DemoFleet
 
 DEMO_TRUCK = "T01"
@@ -88,9 +89,7 @@ async def run_demo(work_dir: Path | None, *, duration: float | None, seed: int,
                     settled = await fleet.settle(node)
                     await _drain(http, streamed)
                 finally:
-                    watcher.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await watcher
+                    await cancel_and_wait(watcher)
                 async with http.get("/api/health") as response:
                     health = await response.json()
                 cameras = await camera_summary(http)

@@ -12,6 +12,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from fieldkit.tasks import cancel_and_wait
+
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.25
@@ -37,10 +39,7 @@ class EventFeed:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         async with self._changed:
             self._changed.notify_all()
 

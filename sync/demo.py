@@ -9,7 +9,6 @@ T02's incidents arriving by sync, and HQ ends up holding both trucks' logs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from fieldkit.config import CONFIG_FILE, Config, SyncPeer, load_config
 from fieldkit.identity import NodeIdentity
 from fieldkit.node import Node
 from fieldkit.nodedir import init_node_dir
+from fieldkit.tasks import cancel_and_wait
 from sync.peerstate import peer_record
 from sync.provision import open_node
 from sync.roster import RosterEntry, issue_update, save_roster
@@ -96,10 +96,7 @@ class DemoFleet:
 
     async def settle(self, t01: Node, deadline_s: float = 20.0) -> bool:
         """Stop T02's writer; wait until HQ and T01 hold both trucks' logs."""
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+        await cancel_and_wait(self._writer)
         end = time.monotonic() + deadline_s
         while time.monotonic() < end:
             vectors = [await n.worker.call(n.worker.log.version_vector)
@@ -128,9 +125,6 @@ class DemoFleet:
                 f"HQ rejected {stats['rejected']}")
 
     async def stop(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+        await cancel_and_wait(self._writer)
         for node in reversed(list(self.nodes.values())):
             await node.stop()

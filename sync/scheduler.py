@@ -19,6 +19,7 @@ from enum import StrEnum
 
 from fieldkit.config import SyncSection
 from fieldkit.errors import FieldkitError
+from fieldkit.tasks import cancel_and_wait
 from sync.session import SessionReport, SyncEngine, Transport
 
 logger = logging.getLogger(__name__)
@@ -70,9 +71,7 @@ class SyncScheduler:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
             self._set_state(SchedulerState.STOPPED)
 
     def wake(self) -> None:

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from typing import Any
 
+from rich.console import Group as RichGroup
+from rich.console import RenderableType
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -47,6 +49,7 @@ from tui._panels import (
     PANELS,
     SYNC,
     InfoPanel,
+    fleet_table,
     from_health,
     origins_table,
     rows_from,
@@ -142,6 +145,8 @@ class FieldkitApp(App[None]):
         self.theme = HIGH_CONTRAST.name if high_contrast else DEFAULT_THEME
         self.panel_data: dict[str, list[dict[str, Any]] | None] = {}
         self.panel_polls = 0
+        self.fleet: dict[str, Any] | None = None
+        """``GET /api/hq/fleet``, when the node serves it (shown under Sync)."""
         self.loading = False
         self.attempts = 0
         """Connection attempts so far (the first one included)."""
@@ -250,9 +255,12 @@ class FieldkitApp(App[None]):
             if rows is None:
                 rows = from_health(health, spec)
             self.panel_data[widget_id] = rows
-            extra = None
+            extra: RenderableType | None = None
             if spec is SYNC and isinstance(health.get("origins"), dict):
                 extra = origins_table(health["origins"], str(health.get("node", "")))
+            if spec is SYNC and isinstance(self.fleet, dict):
+                extra = fleet_table(self.fleet) if extra is None else \
+                    RichGroup(fleet_table(self.fleet), extra)
             self.query_one(f"#panel-{widget_id}", InfoPanel).show(rows, extra)
 
     # --- network workers --------------------------------------------------------------
@@ -356,6 +364,8 @@ class FieldkitApp(App[None]):
                     if data is not None:
                         found[key] = rows_from(data, spec.health_keys) or []
                         break
+            fleet = await self.client.optional("/api/hq/fleet")
+            self.fleet = fleet if isinstance(fleet, dict) else None
         except ClientError:
             return  # the stream worker owns the reachability state
         self.health = health

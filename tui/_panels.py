@@ -150,7 +150,9 @@ class InfoPanel(Static):
             parts.append(Text(self.spec.empty, style="bold"))
         else:
             parts.append(table_of(self.rows, self.spec.columns))
-        if self.extra is not None:
+        if isinstance(self.extra, Group):
+            parts.extend(self.extra.renderables)
+        elif self.extra is not None:
             parts.append(self.extra)
         return Group(*parts)
 
@@ -163,4 +165,31 @@ def origins_table(origins: dict[str, int], own: str) -> Table:
     table.add_column("highest seq", justify="right")
     for origin, seq in sorted(origins.items()):
         table.add_row(origin + (" (this node)" if origin == own else ""), f"{seq:,}")
+    return table
+
+
+def fleet_table(fleet: dict[str, Any]) -> Table:
+    """The fleet picture (``GET /api/hq/fleet``): per node, last sync, open incidents,
+    cameras and drones reported (how many down)."""
+    table = Table(title="fleet", expand=False, show_edge=False, header_style="bold",
+                  title_justify="left")
+    for column in ("node", "last sync", "last event", "open", "cameras", "drones"):
+        table.add_column(column, justify="left" if column == "node" else "right")
+
+    def age(value: Any) -> str:
+        return "-" if not isinstance(value, int | float) else f"{value:.0f} s ago"
+
+    def kit(items: Any) -> Text:
+        items = items if isinstance(items, dict) else {}
+        down = sum(1 for v in items.values() if isinstance(v, dict) and v.get("down"))
+        return Text(f"{len(items)}" + (f" ({down} down)" if down else ""),
+                    style="bold red" if down else "")
+
+    for node in fleet.get("nodes") or []:
+        if not isinstance(node, dict):
+            continue
+        table.add_row(str(node.get("node", "?")) + (" (this node)" if node.get("self") else ""),
+                      age(node.get("last_sync_s_ago")), age(node.get("last_event_s_ago")),
+                      str(node.get("open_incidents", "-")), kit(node.get("cameras")),
+                      kit(node.get("drones")))
     return table

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from pathlib import Path
@@ -16,6 +15,7 @@ import click
 
 from fieldkit.config import load_config
 from fieldkit.errors import FieldkitError
+from fieldkit.tasks import cancel_and_wait
 from tui._app import FieldkitApp
 from tui._client import ClientError, NodeClient, read_token
 
@@ -90,9 +90,7 @@ def run_demo_console(work_dir: Path | None, seed: int,
                 app.exit()
             await console
         finally:
-            demo.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await demo
+            await cancel_and_wait(demo)
 
     console_logging()
     asyncio.run(main())

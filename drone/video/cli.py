@@ -47,5 +47,7 @@ def publish(source: str, url: str, token: str | None, token_file: Path | None, c
                                         duration=duration, on_event=click.echo))
     except FieldkitError as exc:
         raise click.ClickException(str(exc)) from exc
+    if publisher.refused:
+        raise click.ClickException(publisher.last_error)
     click.echo(f"stopped: {publisher.connections} connection(s)"
                + (f", last error: {publisher.last_error}" if publisher.last_error else ""))

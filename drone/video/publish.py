@@ -36,7 +36,12 @@ TrackFactory = Callable[[], tuple[MediaStreamTrack, Callable[[], None]]]
 
 
 class PublishError(IngestError):
-    """The node refused the offer (the reason is the node's), or no answer came."""
+    """The node refused the offer (the reason is the node's), or no answer came.
+    ``fatal``: retrying cannot help (a wrong token, an offer the node cannot take)."""
+
+    def __init__(self, message: str, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal
 
 
 class PatternTrack(VideoStreamTrack):
@@ -135,6 +140,8 @@ class Publisher:
         self.backoff_s, self.backoff_max_s = backoff_s, backoff_max_s
         self.connect_timeout_s = connect_timeout_s
         self.connections = 0
+        self.refused = False
+        """The node refused for good (e.g. a wrong token): :meth:`run` returned."""
         self.location: str | None = None
         self.last_error = ""
         self.connected = asyncio.Event()
@@ -157,6 +164,9 @@ class Publisher:
                 except (PublishError, IngestError) as exc:
                     self.last_error = str(exc)
                     logger.warning("publish to %s: %s", self.url, exc)
+                    if isinstance(exc, PublishError) and exc.fatal:
+                        self.refused = True
+                        break
                 except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                     self.last_error = f"link down: {exc or type(exc).__name__}"
                     logger.warning("publish to %s: %s", self.url, self.last_error)
@@ -199,7 +209,8 @@ class Publisher:
                 body = await resp.text()
                 if resp.status != 201:
                     raise PublishError(f"{self.url} refused the offer: "
-                                       f"{_refusal(resp.status, body)}")
+                                       f"{_refusal(resp.status, body)}",
+                                       fatal=resp.status in (400, 401, 403, 404, 415))
                 location = urljoin(self.url, resp.headers.get("Location", ""))
             await pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
             self.location = location

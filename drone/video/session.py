@@ -78,10 +78,15 @@ class WhipSession:
             logger.info("whip session %s (%s): %s -> %s", self.id, self.feed, self.state, state)
             self.state = state
 
-    async def answer(self, offer: str) -> str:
-        """Apply the publisher's offer; the answer SDP (ICE candidates included)."""
+    async def answer(self, offer: str, loopback_only: bool = False) -> str:
+        """Apply the publisher's offer; the answer SDP (ICE candidates included).
+        ``loopback_only``: this end offers only loopback addresses, so the publisher's
+        other candidates are dropped (no check is ever sent beyond 127.0.0.1/::1)."""
         if "m=video" not in offer:
             raise SdpError("the offer has no video section (m=video)")
+        if loopback_only:
+            offer = "".join(line for line in offer.splitlines(keepends=True)
+                            if not line.startswith("a=candidate:") or _loopback(line))
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
         except Exception as exc:  # untrusted input: any parse failure is the offer's fault
@@ -131,6 +136,9 @@ class WhipSession:
         if track.kind == "video":
             self._tasks.append(asyncio.create_task(self._receive(track),
                                                    name=f"whip-recv-{self.id}"))
+        else:  # OBS sends audio too: read and drop it, or aiortc queues it forever
+            self._tasks.append(asyncio.create_task(_drain(track),
+                                                   name=f"whip-drain-{self.id}"))
 
     def _on_connection_state(self) -> None:
         if self.pc.connectionState in ("failed", "closed") and self.state is not \
@@ -217,3 +225,14 @@ def _ice_credentials(sdp: str) -> tuple[str, str] | None:
         elif line.startswith("a=ice-pwd:") and pwd is None:
             pwd = line[10:]
     return None if ufrag is None or pwd is None else (ufrag, pwd)
+
+
+def _loopback(candidate_line: str) -> bool:
+    parts = candidate_line.split()
+    return len(parts) > 4 and parts[4] in ("127.0.0.1", "::1")
+
+
+async def _drain(track: MediaStreamTrack) -> None:
+    with contextlib.suppress(MediaStreamError):
+        while True:
+            await track.recv()

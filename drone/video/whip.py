@@ -8,6 +8,7 @@
 ``DELETE /whip/sessions/ID``             ends the session -> 200
 ``GET /api/webrtc``                      the live sessions (no secrets)
 ``GET /publish``                         the pilot's browser publisher page
+``GET /live``                            the live view (:mod:`drone.video.live`)
 =======================================  ==============================================
 
 Every WHIP request carries ``Authorization: Bearer <token>``, one token per pilot or drone
@@ -89,6 +90,9 @@ class WhipServer:
         self.sessions: dict[str, WhipSession] = {}
         self._owner: dict[str, str] = {}
         self.changed = asyncio.Condition()
+        addresses = settings.ice_addresses
+        self._loopback_only = bool(addresses) and all(
+            a in ("127.0.0.1", "::1") for a in addresses or [])
 
     def authenticate(self, header: str | None) -> WhipPublisherSection:
         if not header:
@@ -111,7 +115,7 @@ class WhipServer:
         session = WhipSession(session_id, publisher.name, self.sink_factory(publisher),
                               self.settings.timeout_s, on_closed=self._forget)
         try:
-            await session.answer(offer)
+            await session.answer(offer, loopback_only=self._loopback_only)
         except SdpError as exc:
             await session.close(f"refused: {exc}")
             raise WhipError(400, str(exc)) from exc
@@ -171,6 +175,9 @@ def install_webrtc(app: web.Application, sink_factory: SinkFactory | None = None
     app.router.add_delete("/whip/sessions/{id}", delete_session)
     app.router.add_get("/api/webrtc", list_sessions)
     app.router.add_get("/publish", publish_page)
+    from drone.video.live import install_live
+
+    install_live(app)  # /live: every feed, cameras and drones, with detections drawn
 
 
 async def _whip_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -50,7 +50,8 @@ class Calibration:
         _check_spread(image, "image", where, min_extent=20.0)
         _check_spread(ground, "ground", where, min_extent=0.5)
         h, _ = cv2.findHomography(image, ground, 0)
-        if h is None or not np.all(np.isfinite(h)) or abs(np.linalg.det(h)) < 1e-12:
+        if h is None or not np.all(np.isfinite(h)) \
+                or abs(np.linalg.det(np.asarray(h, np.float64))) < 1e-12:
             raise CalibrationError(f"{where}: the points do not define a ground plane "
                                    "(degenerate homography)")
         w = (np.column_stack([image, np.ones(len(image))]) @ h.T)[:, 2]

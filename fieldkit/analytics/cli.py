@@ -6,32 +6,14 @@ imports OpenCV or torch.
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from fieldkit.errors import ConfigError, FieldkitError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-dir_option = click.option(
-    "--dir", "node_dir", type=click.Path(file_okay=False, path_type=Path), default=".",
-    envvar="FIELDKIT_DIR", show_default=True, help="Node directory (env FIELDKIT_DIR).")
-
-
-def _errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except FieldkitError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper  # type: ignore[return-value]
+from fieldkit.clishared import cli_errors, dir_option
+from fieldkit.errors import ConfigError
 
 
 def parse_point(text: str) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -59,7 +41,7 @@ def camera() -> None:
 @click.option("--max-error", type=click.FloatRange(0.01, 10), default=0.5, show_default=True,
               help="Largest disagreement allowed between a point and the fit, metres.")
 @click.option("--name", default="CAMERA", show_default=True, help="Camera name for the TOML.")
-@_errors
+@cli_errors
 def calibrate(points: tuple[str, ...], latlon: bool, max_error: float, name: str) -> None:
     """Check landmarks and print the calibration to paste into fieldkit.toml."""
     from fieldkit.analytics.calibration import calibration_from_points
@@ -94,7 +76,7 @@ def calibration_report(cal: Any, image: list[tuple[float, float]],
 
 @camera.command("list")
 @dir_option
-@_errors
+@cli_errors
 def list_cameras(node_dir: Path) -> None:
     """The configured cameras, their calibration and zones (areas on the ground)."""
     from fieldkit.analytics.calibration import Calibration
@@ -123,7 +105,7 @@ def list_cameras(node_dir: Path) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="JPEG to write.")
 @dir_option
-@_errors
+@cli_errors
 def snapshot(name: str, out: Path, node_dir: Path) -> None:
     """One frame from camera NAME with its zones drawn: check zones before going live."""
     from fieldkit.analytics.snapshot import take_snapshot
@@ -147,7 +129,7 @@ def snapshot(name: str, out: Path, node_dir: Path) -> None:
               show_default=True, help="Pipeline inference backend (openvino: needs the package).")
 @click.option("--no-latency", is_flag=True, help="Skip the real-time latency run.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable figures.")
-@_errors
+@cli_errors
 def bench_analytics(seconds: float, fps: float, analyse_fps: float, roi_imgsz: int,
                     backend: str, no_latency: bool, as_json: bool) -> None:
     """Pipeline against model.predict@640 on every frame: throughput, count MAE, latency."""

@@ -203,7 +203,10 @@ class CameraWorker:
 
     def _read(self, cap: Capture, index: int) -> tuple[int, bool]:
         got_any = False
-        period = 1 / self._fps if self._fps and self.camera.realtime else 0.0
+        fps = self._fps
+        if fps is None and self._is_file and hasattr(cap, "get"):
+            fps = float(cap.get(cv2.CAP_PROP_FPS)) or None  # a file plays at its own rate
+        period = 1 / fps if fps and self.camera.realtime else 0.0
         next_at = time.monotonic()
         while not self._stop.is_set():
             try:

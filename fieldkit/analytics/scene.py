@@ -387,7 +387,8 @@ def _background(cam: PinholeCamera, rng: np.random.Generator) -> np.ndarray:
     """Paving stones on the ground, a pale wall above the horizon."""
     scale = 20  # texture pixels per metre
     x0, y0, size = -60.0, -10.0, 120.0
-    tex = np.full((int(size * scale), int(size * scale), 3), (118, 124, 128), np.uint8)
+    tex: np.ndarray = np.full((int(size * scale), int(size * scale), 3), (118, 124, 128),
+                              np.uint8)
     tex = np.clip(tex.astype(np.int16) + rng.normal(0, 9, tex.shape[:2])[..., None],
                   0, 255).astype(np.uint8)
     for k in range(0, tex.shape[0], scale):  # 1 m paving joints

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from fieldkit.tasks import cancel_and_wait
+
 logger = logging.getLogger(__name__)
 
 WATCH = b'?WATCH={"enable":true,"json":true};\n'
@@ -192,10 +194,7 @@ class TruckPosition:
     async def stop(self) -> None:
         """Stop reading; safe to call twice."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         self._set_state(PositionState.STOPPED)
         await self._notify()
 

@@ -35,6 +35,7 @@ from fieldkit.hardware.sensors import (
     read_temperatures,
 )
 from fieldkit.log import IncidentLog
+from fieldkit.tasks import cancel_and_wait
 from fieldkit.worker import LogWorker
 
 logger = logging.getLogger(__name__)
@@ -226,10 +227,7 @@ class HealthMonitor:
     async def stop(self) -> None:
         """Stop checking; safe to call twice."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self.state is not MonitorState.STOPPED:
             self._set_state(MonitorState.STOPPED)
 

@@ -63,7 +63,8 @@ def _describe(error: Any) -> str:
         return ("callback: not a phone number (digits, optionally a leading +, spaces, "
                 "dots, dashes or brackets; 3 to 31 characters)")
     msg = str(error["msg"]).removeprefix("Value error, ")
-    return f"{key}: {msg}"
+    # Location's own checks already name the field ("location: lat and lon go together").
+    return msg if msg.startswith(f"{key}: ") else f"{key}: {msg}"
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fieldkit.config import Config
+from fieldkit.errors import NotFoundError
 from fieldkit.feed import EventFeed
 from fieldkit.fold import Incident
 from fieldkit.hlc import wall_ms
 from fieldkit.hq.config import CotSection
 from fieldkit.hq.fusion import DronePosition, live_drones
 from fieldkit.log import IncidentLog
+from fieldkit.tasks import cancel_and_wait
 from fieldkit.worker import LogWorker
 
 logger = logging.getLogger(__name__)
@@ -131,6 +133,18 @@ def truck_position(log: IncidentLog) -> TruckPosition | None:
     return None if row is None else TruckPosition(float(row[0]), float(row[1]), int(row[2]))
 
 
+def changed_since(log: IncidentLog, cursor: int) -> list[Incident]:
+    """Incidents with events that arrived after ``cursor`` (local arrival order, so events
+    synced late from a truck count too), skipping those whose ``create`` is not held yet."""
+    rows = log.store.conn.execute(
+        "SELECT DISTINCT incident FROM events WHERE arrival > ?", [cursor]).fetchall()
+    found = []
+    for (incident_id,) in rows:
+        with contextlib.suppress(NotFoundError):
+            found.append(log.get(incident_id))
+    return found
+
+
 # --- transports --------------------------------------------------------------------------
 
 
@@ -218,8 +232,11 @@ class CotPublisher:
         self._tak = tak
         self._sock: socket.socket | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._sent: dict[str, int] = {}
         """Incident id -> event count last sent as an open marker."""
+        self._cursor: int | None = None
+        """The log's arrival cursor at the last tick."""
         self.messages = 0
 
     async def start(self) -> None:
@@ -234,11 +251,9 @@ class CotPublisher:
             self._sock = multicast_socket(self.section)
 
     async def stop(self) -> None:
+        self._stopping.set()
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self._tak is not None:
             await self._tak.close()
         if self._sock is not None:
@@ -247,14 +262,19 @@ class CotPublisher:
 
     async def _run(self) -> None:
         backoff = 1.0
-        next_refresh = 0.0
+        next_refresh = next_connect = 0.0
         loop = asyncio.get_running_loop()
-        while True:
-            if self._tak is not None and not self._tak.connected:
+        while not self._stopping.is_set():
+            if self._tak is not None and not self._tak.connected \
+                    and loop.time() >= next_connect:
                 if await self._tak.connect():
                     backoff = 1.0
-                    self._sent.clear()  # the new connection gets everything
+                    next_refresh = 0.0  # the new connection gets the whole picture
                 else:
+                    logger.warning("CoT: cannot reach the TAK server %s:%d (%s); retrying in "
+                                   "%.0f s", self._tak.host, self._tak.port,
+                                   self._tak.last_error, backoff)
+                    next_connect = loop.time() + backoff
                     backoff = min(backoff * 2, 60.0)
             cursor = await self._worker.call(self._worker.log.cursor)
             refresh = loop.time() >= next_refresh
@@ -266,16 +286,22 @@ class CotPublisher:
                 logger.exception("CoT: publishing failed")
             wait = self.section.interval_s
             if self._tak is not None and not self._tak.connected:
-                wait = min(wait, backoff)
-            if self._feed is not None:
+                wait = max(0.0, min(wait, next_connect - loop.time()))
+            if self._feed is not None and self._feed.running:
                 await self._feed.wait_past(cursor, wait)
-            else:
-                await asyncio.sleep(wait)
+            else:  # no feed, or it stopped first at shutdown: wait for the stop
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), wait)
 
     async def tick(self, refresh: bool = True) -> int:
         """Send what changed (and, with ``refresh``, every open marker and position)."""
         log = self._worker.log
-        incidents = await self._worker.call(log.incidents)
+        cursor = await self._worker.call(log.cursor)
+        if refresh or self._cursor is None:
+            incidents = await self._worker.call(log.incidents)
+        else:  # only the incidents whose events arrived since the last tick
+            incidents = await self._worker.call(changed_since, log, self._cursor)
+        self._cursor = cursor
         now = wall_ms()
         out: list[bytes] = []
         for incident in incidents:

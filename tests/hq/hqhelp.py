@@ -40,3 +40,13 @@ def gate_camera(name: str = "gate3") -> CameraSection:
         "calibration": {"image": [[100, 700], [1180, 700], [900, 300], [380, 300]],
                         "ground": ground, "units": "latlon"},
     })
+
+
+async def pump_until(pilot, condition, what: str = "", rounds: int = 2000) -> None:
+    """Pump a textual app until ``condition()`` holds (bounded in rounds, not in time)."""
+    for _ in range(rounds):
+        if condition():
+            await pilot.pause()
+            return
+        await pilot.pause(0.01)
+    raise AssertionError(f"condition never held: {what or condition}")

@@ -30,8 +30,8 @@ def _call(**changes):
 @pytest.mark.parametrize(("changes", "reason"), [
     ({"location": None}, "location: Input should be a valid dictionary"),
     ({"location": {"lat": 91, "lon": 0}}, "location.lat: Input should be less than or equal to 90"),
-    ({"location": {"lat": 1}}, "location: location: lat and lon go together"),
-    ({"location": {}}, "location: location: give lat/lon, a zone or a camera"),
+    ({"location": {"lat": 1}}, "refused: location: lat and lon go together; give both or neither"),
+    ({"location": {}}, "call refused: location: give lat/lon, a zone or a camera"),
     ({"kind": "riot"}, "kind: Input should be 'crowd_density'"),
     ({"description": ""}, "description: String should have at least 1 character"),
     ({"callback": "call me maybe"}, "callback: not a phone number"),

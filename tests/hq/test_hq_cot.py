@@ -237,3 +237,84 @@ async def test_an_untrusted_tak_server_is_refused(config, tmp_path):
         await client.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_the_tak_connection_comes_back_with_the_whole_picture(config, worker, tmp_path):
+    cert, key = _self_signed(tmp_path)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    tak = TakServer()
+    first: list[asyncio.StreamWriter] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not first:  # the first connection is cut as soon as something arrives
+            first.append(writer)
+            tak.connections += 1
+            await reader.read(1)
+            writer.close()
+            return
+        await tak.handle(reader, writer)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_ctx)
+    port = server.sockets[0].getsockname()[1]
+    config = _with_cot(config, tak_host="127.0.0.1", tak_port=port, tak_ca_file=cert,
+                       interval_s=0.1)
+    from fieldkit.hq.cot import tak_context
+
+    client = TakClient("127.0.0.1", port, tak_context(config))
+    publisher = CotPublisher(config, worker, None, client)
+    incident = await worker.call(worker.log.create, title="Fight at gate 5", kind="fight",
+                                 severity=4, location={"lat": LAT0, "lon": LON0})
+    try:
+        await publisher.start()
+        await tak.wait_for(lambda es: any(e.uid == incident_uid(incident.id) for e in es))
+        assert tak.connections == 2
+        assert client.connects == 2
+    finally:
+        await publisher.stop()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_node_with_cot_multicast_sends_new_incidents_at_once(config):
+    import aiohttp
+
+    from fieldkit.node import Node
+
+    port = _free_udp_port()
+    receiver = _receiver(port)
+    running = Node(_with_cot(config, multicast=True, multicast_port=port, multicast_ttl=0,
+                             interval_s=3600))
+    await running.start()
+    try:
+        async with aiohttp.ClientSession(running.url) as http:
+            created = await (await http.post("/api/incidents", json={
+                "title": "Smoke", "kind": "fire", "severity": 3,
+                "location": {"lat": LAT0, "lon": LON0}})).json()
+        uid = incident_uid(created["id"])
+        async with asyncio.timeout(DEADLINE_S):
+            while True:  # the feed wakes the publisher: no need to wait for a refresh
+                (event,) = map(_parse, await _datagrams(receiver, 1))
+                if event.uid == uid:
+                    break
+        assert event.type == MARKER
+    finally:
+        await running.stop()
+        receiver.close()
+
+
+def test_incidents_synced_late_count_as_changed(make_log):
+    from hqhelp import FixedClock
+
+    from fieldkit.hq.cot import changed_since
+    from fieldkit.identity import NodeIdentity
+
+    t01, hq_id = NodeIdentity.generate("T01"), NodeIdentity.generate("HQ")
+    truck = make_log(t01, hq_id, clock=FixedClock(1_700_000_000_000))  # written long ago
+    hq = make_log(hq_id, t01)
+    hq.create(title="HQ's", kind="other", severity=1, location={"zone": "z"})
+    cursor = hq.cursor()
+    old = truck.create(title="From T01", kind="fire", severity=3, location={"zone": "z"})
+    assert changed_since(hq, cursor) == []
+    hq.apply([e for _, e in truck.feed()])
+    assert [i.id for i in changed_since(hq, cursor)] == [old.id]

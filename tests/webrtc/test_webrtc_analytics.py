@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 from av import VideoFrame
 from test_webrtc_egomotion import bus, view
 from webrtchelp import TOKENS, whip_server
@@ -74,6 +75,21 @@ async def test_drone_frames_analysed_and_geo_referenced(config: Config,
             assert abs(g.lat - sample.lat) < 0.002
             assert abs(g.lon - sample.lon) < 0.002
         assert feed.analyser.location is not None
+        token = config.path(config.api.token_file).read_text().strip()
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{node.url}/api/live") as resp:
+                assert resp.status == 401  # even on loopback
+            auth = {"Authorization": f"Bearer {token}"}
+            async with http.get(f"{node.url}/api/live", headers=auth) as resp:
+                assert (await resp.json())["feeds"] == [{"name": "D1-video", "kind": "drone"}]
+            async with http.get(f"{node.url}/api/live/D1-video.jpg", headers=auth) as resp:
+                assert resp.status == 200
+                assert resp.content_type == "image/jpeg"
+                assert (await resp.read())[:2] == b"\xff\xd8"
+            async with http.get(f"{node.url}/api/live/nope.jpg", headers=auth) as resp:
+                assert resp.status == 404
+            async with http.get(f"{node.url}/live") as resp:
+                assert "/api/live" in await resp.text()
         live = feed.live()
         assert live is not None
         assert live[0].shape == (480, 640, 3)

@@ -103,9 +103,10 @@ async def test_cli_refused_token_reason(whip_node: Node) -> None:
     proc = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).with_name("fieldkit")), "drone", "publish", "testsrc",
         "--to", f"{whip_node.url}/whip", "--token", "wrong-token-0000000000",
-        "--ice-address", "127.0.0.1", "--duration", "1.5",
+        "--ice-address", "127.0.0.1",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await proc.communicate()
     text = out.decode()
-    assert "403: this token is not allowed to publish here" in text
+    assert proc.returncode == 1  # a wrong token is not retried
+    assert text.endswith("refused the offer: 403: this token is not allowed to publish here\n")
     assert "wrong-token-0000000000" not in text

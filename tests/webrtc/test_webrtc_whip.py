@@ -216,3 +216,11 @@ async def test_patch_trickle_and_ice_restart(whip_node: Node) -> None:
                 assert resp.status == 415
     finally:
         await pc.close()
+
+
+async def test_publish_page_served(whip_node: Node) -> None:
+    async with aiohttp.ClientSession() as http, http.get(f"{whip_node.url}/publish") as resp:
+        assert resp.status == 200
+        page = await resp.text()
+    assert "getUserMedia" in page
+    assert '"/whip"' in page
