@@ -1,6 +1,6 @@
 """Drones: MAVLink telemetry, geo-referencing, alerts as incidents, and a simulator.
 
-WHIP video ingest and the pilot publisher live here too once they land.
+Drone video over WebRTC (WHIP ingest, publishers, live view) is :mod:`drone.video`.
 """
 
 import logging

@@ -146,13 +146,17 @@ async def _error_middleware(request: web.Request, handler: Handler) -> web.Strea
         return _error(status, str(exc))
 
 
+_OWN_AUTH = ("/sync/", "/whip", "/publish", "/live")
+"""Paths that authenticate themselves (see the note in :func:`_auth_middleware`)."""
+
+
 def _auth_middleware(token: str | None) -> Any:
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         # Sync peers sign every /sync/ request with their node key (sync.auth) instead;
         # WHIP publishers send their own per-pilot token (drone.video.whip), and the
-        # /publish page is static (it asks the pilot for that token).
-        if token is not None and not request.path.startswith(("/sync/", "/whip", "/publish")):
+        # /publish and /live pages are static (they ask for a token; /api/live checks it).
+        if token is not None and not request.path.startswith(_OWN_AUTH):
             given = request.headers.get("Authorization", "")
             expected = f"Bearer {token}"
             if not hmac.compare_digest(given.encode(), expected.encode()):

@@ -137,6 +137,9 @@ class DroneFeed:
         self._task = asyncio.create_task(self._start(), name=f"drone-feed-{self.name}")
 
     async def _start(self) -> None:
+        if not self.feeds.app[CONFIG].webrtc.analyse:
+            self.worker.start()  # live view only: the newest frame is kept, none analysed
+            return
         detector = await self.feeds.detector()
         log = self.feeds.app[WORKER]
         active = await log.call(open_alerts, log.log, self.name)

@@ -46,12 +46,13 @@ class WhipSession:
 
     :param session_id: the resource id (in the ``Location``).
     :param feed: the publisher's feed name.
-    :param sink: receives decoded frames.
+    :param sink: receives decoded frames; None until :meth:`attach` (so a refused offer
+        never makes one).
     :param timeout_s: seconds to connect, and most seconds between frames.
     :param on_closed: called once when the session has closed (any cause).
     """
 
-    def __init__(self, session_id: str, feed: str, sink: FrameSink, timeout_s: float,
+    def __init__(self, session_id: str, feed: str, sink: FrameSink | None, timeout_s: float,
                  on_closed: Callable[[WhipSession], None] | None = None) -> None:
         self.id = session_id
         self.feed = feed
@@ -104,6 +105,10 @@ class WhipSession:
         self._tasks.append(asyncio.create_task(self._watchdog(), name=f"whip-watch-{self.id}"))
         self.answer_sdp = self.pc.localDescription.sdp
         return self.answer_sdp
+
+    def attach(self, sink: FrameSink) -> None:
+        """Where decoded frames go from now on."""
+        self.sink = sink
 
     async def patch(self, fragment: str) -> None:
         """Trickle ICE: add the candidates of an ``application/trickle-ice-sdpfrag``."""
@@ -164,7 +169,8 @@ class WhipSession:
             self.frames += 1
             if self.state is SessionState.CONNECTING:
                 self._set_state(SessionState.STREAMING)
-            self.sink.push(make_frame(self.feed, index, image))
+            if self.sink is not None:
+                self.sink.push(make_frame(self.feed, index, image))
             index += 1
         self._spawn_close("the publisher's track ended")
 
@@ -205,7 +211,8 @@ class WhipSession:
                     await task
         with contextlib.suppress(Exception):
             await self.pc.close()
-        self.sink.close()
+        if self.sink is not None:
+            self.sink.close()
         if self._on_closed is not None:
             self._on_closed(self)
         self._closing.set_result(None)

@@ -112,13 +112,14 @@ class WhipServer:
         if len(self.sessions) >= self.settings.max_sessions:
             raise WhipError(503, f"already {len(self.sessions)} publishers (webrtc.max_sessions)")
         session_id = secrets.token_urlsafe(12)
-        session = WhipSession(session_id, publisher.name, self.sink_factory(publisher),
-                              self.settings.timeout_s, on_closed=self._forget)
+        session = WhipSession(session_id, publisher.name, None, self.settings.timeout_s,
+                              on_closed=self._forget)
         try:
             await session.answer(offer, loopback_only=self._loopback_only)
         except SdpError as exc:
             await session.close(f"refused: {exc}")
             raise WhipError(400, str(exc)) from exc
+        session.attach(self.sink_factory(publisher))
         self.sessions[session_id] = session
         self._owner[session_id] = publisher.name
         logger.info("whip: %s publishing, session %s", publisher.name, session_id)
@@ -156,7 +157,7 @@ class WhipServer:
 # --- aiohttp wiring ----------------------------------------------------------------------
 
 WHIP = web.AppKey("whip", WhipServer)
-SINKS = web.AppKey("whip_sinks", object)
+SINKS: web.AppKey[SinkFactory] = web.AppKey("whip_sinks")
 """Optional: a :data:`SinkFactory` set before the app starts (tests, the bench)."""
 
 
@@ -193,7 +194,7 @@ async def _whip_ctx(app: web.Application) -> AsyncIterator[None]:
         feeds = DroneFeeds(app)
         app[DRONE_FEEDS] = feeds
         factory = feeds.open
-    server = WhipServer(config.webrtc, read_tokens(config), factory)  # type: ignore[arg-type]
+    server = WhipServer(config.webrtc, read_tokens(config), factory)
     app[WHIP] = server
     with ice_addresses(config.webrtc.ice_addresses):
         try:

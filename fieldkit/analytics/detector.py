@@ -44,6 +44,9 @@ def prepare_ultralytics(settings_dir: Path) -> None:
     """
     os.environ.setdefault("YOLO_CONFIG_DIR", str(settings_dir))
     os.environ["YOLO_OFFLINE"] = "1"
+    # Ultralytics prints its banners and "Loading ..." lines on stdout otherwise; a
+    # node's stdout is for its own output, and warnings still reach the log.
+    os.environ.setdefault("YOLO_VERBOSE", "False")
     Path(os.environ["YOLO_CONFIG_DIR"]).mkdir(parents=True, exist_ok=True)
 
 

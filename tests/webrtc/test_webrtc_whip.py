@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import aiohttp
 import pytest
@@ -34,7 +35,9 @@ async def sink_for(sinks: Sinks, node: Node, feed: str) -> QueueSink:
     return sinks.made[feed][-1]
 
 
-async def test_publish_receive_and_delete(whip_node: Node, sinks: Sinks) -> None:
+async def test_publish_receive_and_delete(whip_node: Node, sinks: Sinks,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     publisher = Publisher(f"{whip_node.url}/whip", D1, small_source)  # type: ignore[arg-type]
     task = asyncio.create_task(publisher.run())
     sink = await sink_for(sinks, whip_node, "D1-video")
@@ -50,6 +53,8 @@ async def test_publish_receive_and_delete(whip_node: Node, sinks: Sinks) -> None
     await task
     await whip_server(whip_node).wait_for(lambda s: not s.sessions, 10)
     assert sink.closed.is_set()
+    assert "D1-video" in caplog.text
+    assert D1 not in caplog.text  # neither the node nor the publisher logs the token
 
 
 async def test_answer_takes_dtls_server_role(whip_node: Node) -> None:
@@ -102,8 +107,8 @@ async def test_bad_token_refused(whip_node: Node, headers: dict[str, str], statu
     ("v=0\r\nm=video x\r\n", "application/sdp", 400, "the offer is not valid SDP"),
     ("v=0", "text/plain", 415, "the offer must be application/sdp, not text/plain"),
 ])
-async def test_bad_offer_refused(whip_node: Node, body: str, content_type: str, status: int,
-                                 reason: str) -> None:
+async def test_bad_offer_refused(whip_node: Node, sinks: Sinks, body: str, content_type: str,
+                                 status: int, reason: str) -> None:
     async with aiohttp.ClientSession() as http, http.post(
             f"{whip_node.url}/whip", data=body,
             headers={"Content-Type": content_type, "Authorization": f"Bearer {D1}"}) as resp:
@@ -112,6 +117,7 @@ async def test_bad_offer_refused(whip_node: Node, body: str, content_type: str, 
     assert error.startswith(reason)
     assert D1 not in error
     assert not whip_server(whip_node).sessions
+    assert not sinks.made  # a refused offer starts nothing downstream
 
 
 async def test_offer_without_known_codec_refused(whip_node: Node) -> None:
