@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 from dronehelp import CAMERA, flight, sim
+from waiting import until
 
 from drone.link import DroneLink, LinkState
 from drone.receiver import Receiver
@@ -24,10 +25,7 @@ TIMEOUT = 10.0
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
+    await until(condition, "the link to get there", timeout)
 
 
 def make_link(key: SigningKey | None = None, **settings) -> DroneLink:

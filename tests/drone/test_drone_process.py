@@ -8,10 +8,10 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
+from waiting import wait_until
 
 FIELDKIT = [sys.executable, "-m", "fieldkit.cli"]
 
@@ -45,13 +45,11 @@ def test_node_process_ingests_the_simulator_process(node_dir):
                              capture_output=True, text=True, timeout=60, check=False)
         assert sim.returncode == 0, sim.stderr
         assert sim.stdout.splitlines()[-1].startswith("landed: ")
-        deadline = time.monotonic() + 15
-        while True:  # the node samples every 0.2 s: wait for a sample with a position
+        def positioned() -> list | None:  # the node samples every 0.2 s
             vehicles = get_json(f"{url}/api/drones")["vehicles"]
-            if vehicles and vehicles[0]["lat"] is not None:
-                break
-            assert time.monotonic() < deadline, "no drone state on /api/drones"
-            time.sleep(0.1)
+            return vehicles if vehicles and vehicles[0]["lat"] is not None else None
+
+        vehicles = wait_until(positioned, 15, "drone state with a position on /api/drones")
         assert (vehicles[0]["name"], vehicles[0]["autopilot"], vehicles[0]["mode"]) == (
             "D1", "px4", "MISSION")
         status = subprocess.run([*FIELDKIT, "drone", "status", "--dir", str(node_dir)],

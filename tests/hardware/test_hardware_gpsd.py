@@ -8,6 +8,7 @@ import json
 
 import aiohttp
 import pytest
+from waiting import until
 
 from fieldkit.config import Config
 from fieldkit.hardware.checks import Machine, Outcome, check_gps
@@ -135,12 +136,12 @@ async def test_node_serves_the_truck_position(gpsfake, config: Config):
                     assert r.status == 200
                     return await r.json()
 
-            deadline = asyncio.get_running_loop().time() + 30
-            body = await summary()
-            while body["position"]["recorded"] < 2 or body["health"]["readings"] is None:
-                assert asyncio.get_running_loop().time() < deadline, body
-                await asyncio.sleep(0.05)  # polling interval
+            async def recorded() -> dict | None:
                 body = await summary()
+                done = body["position"]["recorded"] >= 2 and body["health"]["readings"] is not None
+                return body if done else None
+
+            body = await until(recorded, "two recorded positions and health readings", 30)
             assert body["position"]["state"] == "fix"
             fix = body["position"]["fix"]
             assert _near_capture(fix["lat"], fix["lon"])

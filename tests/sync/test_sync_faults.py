@@ -13,7 +13,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import aiohttp
 import pytest
 from faultproxy import FAULTS, FaultProxy
 from syncfleet import free_port, make_fleet
+from waiting import until
 
 pytestmark = pytest.mark.slow
 
@@ -61,17 +61,6 @@ class NodeProcess:
                 return await r.json() if r.status == 200 else None
         except (aiohttp.ClientError, OSError, TimeoutError):
             return None
-
-
-async def until(condition, what: str, deadline_s: float = DEADLINE_S):
-    """Poll ``condition()`` (async) until it returns a true value; fail at the deadline."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        value = await condition()
-        if value:
-            return value
-        await asyncio.sleep(0.1)  # polling interval, with a deadline
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def create(http, node: NodeProcess, n: int, acked: dict[str, str]) -> None:
@@ -139,7 +128,7 @@ async def test_replicas_converge_through_faults_partitions_and_sigkill(tmp_path)
                 seen = _faults(proxies)
                 return all(seen[f] >= 2 for f in FAULTS)
 
-            await until(every_fault_seen, "every kind of fault to be injected")
+            await until(every_fault_seen, "every kind of fault to be injected", DEADLINE_S)
 
             # 2. T1 cut off from everyone; both keep writing
             for (a, b), proxy in proxies.items():
@@ -152,7 +141,7 @@ async def test_replicas_converge_through_faults_partitions_and_sigkill(tmp_path)
                 await create(http, nodes["T2"], 2, acked)
                 return _faults(proxies)["refused"] >= refused + 3
 
-            await until(partition_felt, "T1 to hit the partition")
+            await until(partition_felt, "T1 to hit the partition", DEADLINE_S)
 
             # 3. SIGKILL T2 while bytes of one of its sessions are on the wire
             t2_link = proxies[("T2", "HQ")]
@@ -182,7 +171,7 @@ async def test_replicas_converge_through_faults_partitions_and_sigkill(tmp_path)
                     return vectors[0], total
                 return None
 
-            vector, total = await until(converged, "all replicas to converge")
+            vector, total = await until(converged, "all replicas to converge", DEADLINE_S)
     finally:
         for node in nodes.values():
             node.stop()

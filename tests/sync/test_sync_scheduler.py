@@ -6,28 +6,19 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 from click.testing import CliRunner
 from syncfleet import free_port, make_fleet, open_node_log
+from waiting import until
 
 from fieldkit.cli import main
 from fieldkit.node import Node
 from sync.peerstate import peer_record
 
 FIELDKIT = str(Path(sys.executable).with_name("fieldkit"))
-
-
-async def until(condition, what, deadline_s=30.0):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if value := await condition():
-            return value
-        await asyncio.sleep(0.05)  # polling interval, with a deadline
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def _holds(node: Node, incident: str) -> bool:
