@@ -347,12 +347,8 @@ class IncidentLog:
         found: list[Event] = []
         for origin, held in sorted(self.version_vector().items()):
             after = vector.get(origin, 0)
-            if held <= after or len(found) >= limit:
-                continue
-            rows = self.store.conn.execute(
-                f"SELECT {EVENT_COLUMNS} FROM events WHERE origin = ? AND seq > ?"
-                " ORDER BY seq LIMIT ?", [origin, after, limit - len(found)])
-            found += [row_to_event(r) for r in rows]
+            if held > after and len(found) < limit:
+                found += self.events_after(origin, after, limit - len(found))
         return found
 
     def events_after(self, origin: str, after: int, limit: int = 1000) -> list[Event]:
