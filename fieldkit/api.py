@@ -239,7 +239,6 @@ async def health(request: web.Request) -> web.Response:
         "role": config.node.role,
         "version": __version__,
         "uptime_s": round(time.time() - request.app[STARTED], 1),
-        "cursor": await worker.call(worker.log.cursor),  # where a live stream resumes
         "public_key": worker.log.identity.public_key_b64,
         **stats,
     })

@@ -403,10 +403,15 @@ class IncidentLog:
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def stats(self) -> dict[str, Any]:
+        """Counts for health: events, incidents by status, origins, rejections, and the
+        arrival cursor (where a live stream resumes), read together."""
         conn = self.store.conn
         by_status = dict(conn.execute("SELECT status, count(*) FROM incidents GROUP BY status"))
+        events, cursor = conn.execute(
+            "SELECT count(*), coalesce(max(arrival), 0) FROM events").fetchone()
         return {
-            "events": conn.execute("SELECT count(*) FROM events").fetchone()[0],
+            "events": events,
+            "cursor": cursor,
             "incidents": sum(by_status.values()),
             "by_status": by_status,
             "open": sum(n for s, n in by_status.items() if Status(s).is_open),
