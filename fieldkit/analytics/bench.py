@@ -29,7 +29,6 @@ import cv2
 import numpy as np
 
 from fieldkit.analytics.config import (
-    CalibrationSection,
     CameraSection,
     CamerasSection,
     RulesSection,
@@ -41,7 +40,12 @@ from fieldkit.analytics.detector import Detector, export_openvino, prepare_ultra
 from fieldkit.analytics.ingest import CameraWorker, Frame
 from fieldkit.analytics.pipeline import Analyser, CameraPipeline, SceneCapture
 from fieldkit.analytics.rules import AlertAction, apply_actions
-from fieldkit.analytics.scene import CrowdScene, PinholeCamera, SceneFrame, cut_out_people
+from fieldkit.analytics.scene import (
+    CrowdScene,
+    SceneFrame,
+    cut_out_people,
+    synthetic_camera,
+)
 
 ZONE = [(-3.0, 4.0), (3.0, 4.0), (3.0, 9.0), (-3.0, 9.0)]
 
@@ -89,12 +93,8 @@ def bench_scene(seconds: float, fps: float) -> SceneSection:
 
 
 def _camera(scene: SceneSection, **extra: object) -> CameraSection:
-    image, ground = PinholeCamera(scene).calibration_points()
-    return CameraSection.model_validate({
-        "name": "bench", "source": "synthetic", "scene": scene,
-        "calibration": CalibrationSection(image=image, ground=ground),
-        "zones": [ZoneSection(name="zone", polygon=ZONE, capacity=extra.pop("capacity", None))],
-        **extra})
+    zone = ZoneSection(name="zone", polygon=ZONE, capacity=extra.pop("capacity", None))
+    return synthetic_camera("bench", scene, [zone], **extra)
 
 
 def _decode(data: bytes) -> np.ndarray:

@@ -9,8 +9,6 @@ from typing import Any
 import aiohttp
 
 from fieldkit.analytics.config import (
-    CalibrationSection,
-    CameraSection,
     CamerasSection,
     RulesSection,
     SceneFlowSection,
@@ -23,7 +21,7 @@ ZONE = [(-3.0, 4.0), (3.0, 4.0), (3.0, 9.0), (-3.0, 9.0)]
 
 
 def demo_cameras() -> CamerasSection:
-    from fieldkit.analytics.scene import PinholeCamera  # numpy/cv2 only when asked
+    from fieldkit.analytics.scene import synthetic_camera  # numpy/cv2 only when asked
 
     scene = SceneSection(
         width=960, height=540, fps=5, seed=11,
@@ -31,11 +29,9 @@ def demo_cameras() -> CamerasSection:
                SceneFlowSection(area=(-2, 3, 2, 10), density=0.12, speed_m_s=1.1,
                                 direction_deg=180)],
         fallen=[(1.5, 6.5, 0.0)])
-    image, ground = PinholeCamera(scene).calibration_points()
-    camera = CameraSection(
-        name=DEMO_CAMERA, source="synthetic", scene=scene, analyse_fps=2.0,
-        calibration=CalibrationSection(image=image, ground=ground),
-        zones=[ZoneSection(name="ramp", polygon=ZONE, capacity=4)])
+    camera = synthetic_camera(DEMO_CAMERA, scene,
+                              [ZoneSection(name="ramp", polygon=ZONE, capacity=4)],
+                              analyse_fps=2.0)
     return CamerasSection(threads=1, window_s=5.0, cameras=[camera],
                           rules=RulesSection(dwell_s=2.0, clear_s=5.0, down_s=3.0))
 

@@ -21,7 +21,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fieldkit.analytics.config import SceneFlowSection, SceneSection
+from fieldkit.analytics.config import (
+    CalibrationSection,
+    CameraSection,
+    SceneFlowSection,
+    SceneSection,
+    ZoneSection,
+)
 from fieldkit.analytics.detector import Detector
 
 #: A person counts in the truth when at least this share of it is visible...
@@ -125,6 +131,17 @@ class PinholeCamera:
 
 _SPRITES: dict[str, list[Sprite]] = {}
 _SPRITE_LOCK = threading.Lock()
+
+
+def synthetic_camera(name: str, scene: SceneSection, zones: list[ZoneSection],
+                     **extra: object) -> CameraSection:
+    """A camera whose source is the generated ``scene``, calibrated from the scene's own
+    geometry (the demo's camera, the bench's and the tests')."""
+    image, ground = PinholeCamera(scene).calibration_points()
+    return CameraSection.model_validate({
+        "name": name, "source": "synthetic", "scene": scene,
+        "calibration": CalibrationSection(image=image, ground=ground), "zones": zones,
+        **extra})
 
 
 def asset_images() -> list[Path]:

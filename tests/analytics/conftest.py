@@ -15,7 +15,6 @@ prepare_ultralytics(Path(__file__).resolve().parents[2] / ".yolo")
 
 from fieldkit.analytics.calibration import Calibration  # noqa: E402
 from fieldkit.analytics.config import (  # noqa: E402
-    CalibrationSection,
     CameraSection,
     CamerasSection,
     SceneFlowSection,
@@ -23,7 +22,12 @@ from fieldkit.analytics.config import (  # noqa: E402
     ZoneSection,
 )
 from fieldkit.analytics.detector import Detector  # noqa: E402
-from fieldkit.analytics.scene import CrowdScene, PinholeCamera, Sprite, cut_out_people  # noqa: E402
+from fieldkit.analytics.scene import (  # noqa: E402
+    CrowdScene,
+    Sprite,
+    cut_out_people,
+    synthetic_camera,
+)
 from fieldkit.identity import Keyring, NodeIdentity  # noqa: E402
 from fieldkit.log import IncidentLog  # noqa: E402
 from fieldkit.store import Store  # noqa: E402
@@ -53,11 +57,8 @@ def small_scene(density: float = 0.4, *, seed: int = 1, speed: float = 1.0,
 
 def camera_for(scene: SceneSection, *, name: str = "cam1", zones: bool = True,
                **extra: object) -> CameraSection:
-    image, ground = PinholeCamera(scene).calibration_points()
-    return CameraSection.model_validate({
-        "name": name, "source": "synthetic", "scene": scene, "analyse_fps": scene.fps,
-        "calibration": CalibrationSection(image=image, ground=ground),
-        "zones": [ZoneSection(name="z1", polygon=ZONE)] if zones else [], **extra})
+    return synthetic_camera(name, scene, [ZoneSection(name="z1", polygon=ZONE)] if zones else [],
+                            **{"analyse_fps": scene.fps, **extra})
 
 
 def make_scene(settings: SceneSection, sprites: list[Sprite]) -> CrowdScene:
