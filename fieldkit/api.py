@@ -29,6 +29,7 @@ from fieldkit.errors import (
     InvalidActionError,
     NotFoundError,
     StoreError,
+    first_problem,
 )
 from fieldkit.events import CreatePayload
 from fieldkit.feed import EventFeed
@@ -212,10 +213,7 @@ async def _body(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        msg = str(first["msg"]).removeprefix("Value error, ")
-        raise InvalidActionError(f"{key}: {msg}" if key else msg) from exc
+        raise InvalidActionError(first_problem(exc)) from exc
 
 
 # --- handlers --------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Any
 import uuid6
 from pydantic import ValidationError
 
-from fieldkit.errors import InvalidActionError, NotFoundError
+from fieldkit.errors import InvalidActionError, NotFoundError, first_problem
 from fieldkit.events import (
     FIELD_ADAPTERS,
     GENESIS,
@@ -80,7 +80,7 @@ class IncidentLog:
                 "location": location, "description": description,
             }).to_payload()
         except ValidationError as exc:
-            raise InvalidActionError(_first_error(exc)) from exc
+            raise InvalidActionError(first_problem(exc)) from exc
         incident_id = str(uuid6.uuid7())
         with self.store.write() as conn:
             return self._commit(conn, incident_id, [("create", payload)])
@@ -98,7 +98,7 @@ class IncidentLog:
                 values[name] = adapter.dump_python(adapter.validate_python(value), mode="json",
                                                    exclude_none=True)
             except ValidationError as exc:
-                raise InvalidActionError(f"{name}: {_first_error(exc)}") from exc
+                raise InvalidActionError(f"{name}: {first_problem(exc)}") from exc
 
         def build(state: Incident) -> list[Action]:
             actions = [
@@ -435,10 +435,3 @@ def _check_agency(agency: str) -> None:
     if agency not in {a.value for a in Agency}:
         raise InvalidActionError(
             f"agency {agency!r} is not one of {', '.join(a.value for a in Agency)}")
-
-
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    key = ".".join(str(p) for p in first["loc"])
-    msg = str(first["msg"]).removeprefix("Value error, ")
-    return f"{key}: {msg}" if key else msg
