@@ -85,8 +85,11 @@ class IncidentLog:
         with self.store.write() as conn:
             return self._commit(conn, incident_id, [("create", payload)])
 
-    def update(self, incident_id: str, changes: dict[str, Any]) -> Incident:
-        """Set title, kind, severity, location and/or description."""
+    def update(self, incident_id: str, changes: dict[str, Any], *,
+               if_changed: bool = False) -> Incident:
+        """Set title, kind, severity, location and/or description; the fields that already
+        hold their value are left out. ``if_changed``: when none is left, return the
+        incident as it is instead of raising "nothing to change"."""
         unknown = sorted(set(changes) - set(FIELD_ADAPTERS))
         if unknown:
             raise InvalidActionError(
@@ -106,7 +109,7 @@ class IncidentLog:
                 for name, value in values.items()
                 if _changes(state, name, value)
             ]
-            if not actions:
+            if not actions and not if_changed:
                 raise InvalidActionError(f"incident {state.id}: nothing to change")
             return actions
 

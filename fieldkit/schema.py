@@ -269,3 +269,23 @@ def m008_call_contacts(db: Database) -> None:
 )""",
         "CREATE INDEX call_contacts_incident ON call_contacts (incident)",
     )
+
+
+@_migration
+def m009_alerts(db: Database) -> None:
+    """One ``alerts`` table for every part's situations (see :mod:`fieldkit.alerts`)."""
+    _run(
+        db,
+        """CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY,
+    subject TEXT NOT NULL,            -- what is watched: drone:NAME, camera:NAME, node
+    rule TEXT NOT NULL,               -- what holds: battery, density:ZONE, disk_full, ...
+    incident TEXT NOT NULL,
+    raised_at INTEGER NOT NULL,       -- node wall clock, ms
+    cleared_at INTEGER
+)""",
+        # One open alert per situation: this index is what makes raising idempotent.
+        """CREATE UNIQUE INDEX alerts_open ON alerts (subject, rule)
+    WHERE cleared_at IS NULL""",
+        "CREATE INDEX alerts_situation ON alerts (subject, rule, id)",
+    )

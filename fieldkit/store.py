@@ -1,5 +1,11 @@
 """The node's SQLite store: one file, WAL, synchronous=FULL, versioned migrations.
 
+Writes go through :meth:`Store.write`, which nests: the outermost call is one
+``BEGIN IMMEDIATE``/``COMMIT`` transaction, calls inside it are SAVEPOINTs (as
+sqlite-utils' ``atomic()`` does), so a part can open one write around several incident
+log calls and have them commit together or not at all. PostgreSQL nests the same way
+(``SAVEPOINT``/``RELEASE``/``ROLLBACK TO``), which is what another backend implements.
+
 Opening a database migrates it forward (each migration in its own transaction, recorded
 by sqlite-utils in ``_sqlite_migrations``). A database that records migrations this
 version does not know was written by a newer fieldkit: it is refused before anything is
@@ -10,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +56,8 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {path}: {exc}") from exc
         self.conn = conn
+        self._writer: int | None = None  # the thread inside write(), if any
+        self._depth = 0  # savepoints open inside it
 
     def __enter__(self) -> Store:
         return self
@@ -61,15 +70,25 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """One atomic write transaction.
+        """One atomic write transaction; a write opened inside another one (on the same
+        thread) is a savepoint of it.
 
         BEGIN IMMEDIATE takes the write lock up front, so two processes (the node and
         the CLI) wait for each other instead of failing when a read turns into a write.
+        An error inside a nested write undoes only that write (the caller may catch it
+        and go on); the outermost write commits everything, or nothing.
         """
+        if self._writer is not None:
+            if self._writer != threading.get_ident():
+                raise StoreError(f"cannot write to {self.path}: another thread is writing")
+            with self._savepoint():
+                yield self.conn
+            return
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to {self.path}: {exc}") from exc
+        self._writer = threading.get_ident()
         try:
             yield self.conn
         except sqlite3.Error as exc:
@@ -78,11 +97,34 @@ class Store:
         except BaseException:
             self.conn.rollback()
             raise
+        finally:
+            self._writer = None
         try:
             self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
             self.conn.rollback()
             raise StoreError(f"commit to {self.path} failed: {exc}") from exc
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        self._depth += 1
+        name = f"fieldkit_{self._depth}"
+        try:
+            self.conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                # An error may already have ended the whole transaction (SQLite does on
+                # some I/O errors): then there is no savepoint left to roll back to.
+                if self.conn.in_transaction:
+                    self.conn.execute(f"ROLLBACK TO {name}")
+                    self.conn.execute(f"RELEASE {name}")
+                raise
+            self.conn.execute(f"RELEASE {name}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"write to {self.path} failed: {exc}") from exc
+        finally:
+            self._depth -= 1
 
     def integrity_check(self) -> str:
         return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])

@@ -24,6 +24,11 @@ class IncidentKind(StrEnum):
     TRAFFIC = "traffic"
     DRONE = "drone"
     CAMERA_FAULT = "camera_fault"
+    # The node's own hardware (fieldkit.hardware.health): what a crew must fix on the truck.
+    NODE_DISK = "node_disk"
+    NODE_HEAT = "node_heat"
+    NODE_POWER = "node_power"
+    NODE_CLOCK = "node_clock"
     OTHER = "other"
 
 
@@ -53,6 +58,7 @@ class Source(StrEnum):
     ANALYTICS = "analytics"
     DRONE = "drone"
     CALL = "call"
+    HARDWARE = "hardware"
 
 
 class LinkTarget(StrEnum):

@@ -92,3 +92,67 @@ def test_events_cannot_be_rewritten_or_deleted(tmp_path):
         with pytest.raises(StoreError, match="events are append-only"), store.write() as conn:
             conn.execute("DELETE FROM events")
         assert log.stats()["events"] == 1
+
+
+def _rows(store: Store) -> list[str]:
+    return [r[0] for r in store.conn.execute("SELECT origin FROM rejections ORDER BY origin")]
+
+
+def _add(conn: sqlite3.Connection, origin: str) -> None:
+    conn.execute("INSERT INTO rejections VALUES (?, 'x', 1, 0, '')", [origin])
+
+
+class _Abort(Exception):
+    pass
+
+
+def _write_then_fail(store: Store, *origins: str) -> None:
+    """Add ``origins`` in a write (nested ones, after the first), then fail in it."""
+    with store.write() as conn:
+        _add(conn, origins[0])
+        for origin in origins[1:]:
+            with store.write() as inner:
+                _add(inner, origin)
+        raise _Abort(origins[0])
+
+
+def test_nested_writes_are_savepoints_of_one_transaction(tmp_path):
+    with Store(tmp_path / "node.db") as store:
+        with store.write() as conn:
+            _add(conn, "a")
+            with store.write() as inner:
+                _add(inner, "b")
+            with pytest.raises(_Abort, match="c"):  # a failing nested write is undone alone
+                _write_then_fail(store, "c")
+            with pytest.raises(StoreError, match="UNIQUE"):  # so is a failing statement
+                _write_then_fail(store, "b")
+            # Nothing is visible to another connection before the outermost commit.
+            other = sqlite3.connect(store.path)
+            assert other.execute("SELECT count(*) FROM rejections").fetchone()[0] == 0
+            other.close()
+        assert _rows(store) == ["a", "b"]
+
+        with pytest.raises(_Abort, match="d"):  # the outer write fails: all is undone
+            _write_then_fail(store, "d", "e")
+        assert _rows(store) == ["a", "b"]
+        assert not store.conn.in_transaction
+
+
+def test_a_write_from_another_thread_during_a_write_is_refused(tmp_path):
+    import threading
+
+    errors: list[Exception] = []
+
+    def other_thread(store: Store) -> None:
+        try:
+            with store.write():
+                pass
+        except StoreError as exc:
+            errors.append(exc)
+
+    with Store(tmp_path / "node.db") as store, store.write():
+        thread = threading.Thread(target=other_thread, args=(store,))
+        thread.start()
+        thread.join()
+    assert [str(e) for e in errors] == [
+        f"cannot write to {store.path}: another thread is writing"]

@@ -25,7 +25,9 @@ CATEGORY: dict[str, str] = {
     IncidentKind.FIRE: "Fire", IncidentKind.FIGHT: "Security",
     IncidentKind.LOST_PERSON: "Rescue", IncidentKind.SUSPICIOUS_OBJECT: "Security",
     IncidentKind.TRAFFIC: "Transport", IncidentKind.DRONE: "Safety",
-    IncidentKind.CAMERA_FAULT: "Infra", IncidentKind.OTHER: "Other",
+    IncidentKind.CAMERA_FAULT: "Infra", IncidentKind.NODE_DISK: "Infra",
+    IncidentKind.NODE_HEAT: "Infra", IncidentKind.NODE_POWER: "Infra",
+    IncidentKind.NODE_CLOCK: "Infra", IncidentKind.OTHER: "Other",
 }
 SEVERITY = {5: "Extreme", 4: "Severe", 3: "Moderate", 2: "Minor", 1: "Minor"}
 DEFAULT_RADIUS_KM = 0.1
