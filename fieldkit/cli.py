@@ -307,6 +307,8 @@ bench.add_command(_LazyCommand("tui", "tui.cli:bench_tui",
                                "Console first paint and filter/sort against a baseline."))
 bench.add_command(_LazyCommand("analytics", "fieldkit.analytics.cli:bench_analytics",
                                "Video analytics pipeline against model.predict on every frame."))
+bench.add_command(_LazyCommand("count", "fieldkit.analytics.cli:bench_count",
+                               "Count accuracy and cost on real crowds: detector, map, fused."))
 bench.add_command(_LazyCommand("webrtc", "drone.video.bench:bench_webrtc",
                                "Drone video latency over WHIP against an in-process handover."))
 

