@@ -41,6 +41,10 @@ quick: $(STAMP) system-deps
 # Debian packages the tests need: gpsfake (gpsd-clients) and gpsd replay a GPS capture
 # (tests/hardware); chromium and its driver, GStreamer (tests/webrtc). Installed only when missing.
 system-deps:
+	@# A real MQTT broker and its clients: tests/sensors, the demo and `fieldkit bench sensors`.
+	@command -v mosquitto_pub >/dev/null && test -x /usr/sbin/mosquitto || { apt-get \
+		-o DPkg::Lock::Timeout=600 update && DEBIAN_FRONTEND=noninteractive apt-get \
+		-o DPkg::Lock::Timeout=600 install -y --no-install-recommends mosquitto mosquitto-clients; }
 	@command -v gpsfake >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y --no-install-recommends gpsd gpsd-clients; }
 	@# Headless Chromium publishes by WHIP from the node's /publish page (tests/webrtc).

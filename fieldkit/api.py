@@ -147,7 +147,7 @@ async def _error_middleware(request: web.Request, handler: Handler) -> web.Strea
         return _error(status, str(exc))
 
 
-_OWN_AUTH = ("/sync/", "/whip", "/publish", "/live")
+_OWN_AUTH = ("/sync/", "/whip", "/publish", "/live", "/sensors/")
 """Paths that authenticate themselves (see the note in :func:`_auth_middleware`)."""
 
 
@@ -156,7 +156,8 @@ def _auth_middleware(token: str | None) -> Any:
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         # Sync peers sign every /sync/ request with their node key (sync.auth) instead;
         # WHIP publishers send their own per-pilot token (drone.video.whip), and the
-        # /publish and /live pages are static (they ask for a token; /api/live checks it).
+        # /publish and /live pages are static (they ask for a token; /api/live checks it);
+        # city systems push readings to /sensors/ with their own token (sensors.service).
         if token is not None and not request.path.startswith(_OWN_AUTH):
             given = request.headers.get("Authorization", "")
             expected = f"Bearer {token}"

@@ -25,6 +25,7 @@ from pydantic import (
 from fieldkit.analytics.config import CamerasSection
 from fieldkit.errors import ConfigError
 from fieldkit.hq.config import HqSection
+from sensors.config import SensorsSection
 
 CONFIG_FILE = "fieldkit.toml"
 
@@ -435,6 +436,7 @@ class Config(_Section):
     cameras: CamerasSection = Field(default_factory=CamerasSection)
     hq: HqSection = Field(default_factory=HqSection)
     webrtc: WebRTCSection = Field(default_factory=WebRTCSection)
+    sensors: SensorsSection = Field(default_factory=SensorsSection)
     base_dir: Path = Field(
         Path("."),
         exclude=True,

@@ -21,6 +21,7 @@ from fieldkit.config import Config
 from fieldkit.hardware.service import install_hardware
 from fieldkit.hq.service import install_hq
 from fieldkit.worker import LogWorker
+from sensors.service import install_sensors
 from sync.http import install_sync
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ logger = logging.getLogger(__name__)
 #: The parts a node runs beside its API, in start order; they stop in reverse. Each one's
 #: context starts after the store and the live feed, which all of them write through.
 NODE_PARTS: tuple[Part, ...] = (install_cameras, install_drones, install_webrtc,
-                                install_hardware, install_sync, install_hq)
+                                install_hardware, install_sync, install_hq, install_sensors)
 
 
 class NodeState(StrEnum):

@@ -289,3 +289,29 @@ def m009_alerts(db: Database) -> None:
     WHERE cleared_at IS NULL""",
         "CREATE INDEX alerts_situation ON alerts (subject, rule, id)",
     )
+
+
+@_migration
+def m010_sensor_readings(db: Database) -> None:
+    """City sensors' readings (people counters, turnstiles, road sensors).
+
+    Measurements, local to the node that took them (never synced); pruned like the other
+    sample tables. A reading stamped by its sensor is held once (QoS 1 redeliveries).
+    """
+    _run(
+        db,
+        """CREATE TABLE sensor_readings (
+    id INTEGER PRIMARY KEY,
+    sensor TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    zone TEXT,
+    value REAL NOT NULL,
+    at_ms INTEGER NOT NULL,           -- when measured (node wall clock)
+    sensor_ms INTEGER,                -- the sensor's own stamp as sent
+    received_ms INTEGER NOT NULL,     -- arrival at this node
+    via TEXT NOT NULL                 -- mqtt or http
+)""",
+        "CREATE INDEX sensor_readings_at ON sensor_readings (sensor, at_ms)",
+        """CREATE UNIQUE INDEX sensor_readings_once ON sensor_readings (sensor, sensor_ms)
+    WHERE sensor_ms IS NOT NULL""",
+    )

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 
-@pytest.mark.parametrize("package", ["fieldkit", "drone", "sync", "tui"])
+@pytest.mark.parametrize("package", ["fieldkit", "drone", "sync", "tui", "sensors"])
 def test_all_names_exist(package):
     module = importlib.import_module(package)
     for name in module.__all__:

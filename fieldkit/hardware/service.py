@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from fieldkit.appkeys import CONFIG, WORKER
-from fieldkit.errors import InvalidActionError
 from fieldkit.hardware.gpsd import Fix, TruckPosition
 from fieldkit.hardware.health import HealthAlerts, HealthMonitor
 from fieldkit.hardware.records import recent_positions, record_position
+from fieldkit.query import query_limit
 
 
 @dataclass
@@ -72,13 +72,7 @@ def install_hardware(app: web.Application) -> None:
         })
 
     async def positions(request: web.Request) -> web.Response:
-        raw = request.query.get("limit", "100")
-        try:
-            limit = int(raw)
-        except ValueError as exc:
-            raise InvalidActionError(f"limit {raw!r} is not an integer") from exc
-        if not 1 <= limit <= 10_000:
-            raise InvalidActionError(f"limit {limit} is out of range 1..10000")
+        limit = query_limit(request)
         log_worker = request.app[WORKER]
         return web.json_response(await log_worker.call(recent_positions, log_worker.log, limit))
 

@@ -121,7 +121,7 @@ def test_retention_prunes_samples_never_events(log):
         record_position(log, _fix_at(now - age_days * 86_400_000))
     log.create(title="Crowd at gate", kind="crowd_density", severity=3)
     report = prune_samples(log, now - 14 * 86_400_000)
-    assert report.removed == {"truck_positions": 2, "drone_samples": 0}
+    assert report.removed == {"truck_positions": 2, "drone_samples": 0, "sensor_readings": 0}
     conn = log.store.conn
     assert conn.execute("SELECT count(*) FROM truck_positions").fetchone()[0] == 2
     assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1

@@ -1,0 +1,213 @@
+"""The sensors part inside the running node: MQTT ingest, the push route, the zone board.
+
+Installed by :func:`install_sensors` (one entry of :data:`fieldkit.node.NODE_PARTS`). When
+``[sensors] enabled``, a ``cleanup_ctx`` subscribes to every declared sensor's topic and
+advances the zone states a few times a second. Routes::
+
+    GET  /api/sensors            zone states, sensor health and the broker connection
+    GET  /api/sensors/readings   stored readings, newest first (?sensor=, ?limit= 1-10000)
+    POST /sensors/readings       readings pushed by systems without MQTT; bearer push token
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from fieldkit.appkeys import CONFIG, WORKER
+from fieldkit.config import Config
+from fieldkit.errors import ConfigError, IngestError, InvalidActionError
+from fieldkit.hlc import wall_ms
+from fieldkit.query import query_limit
+from fieldkit.tasks import cancel_and_wait
+from fieldkit.worker import LogWorker
+from sensors.config import SensorsSection
+from sensors.mqtt import BrokerSettings, Delivery, MqttIngest, tls_context
+from sensors.readings import Reading, parse_payload, recent_readings, store_readings
+from sensors.zones import ZoneBoard
+
+logger = logging.getLogger(__name__)
+
+TICK_S = 0.1
+"""How often zone states advance (a state takes at most this long after its dwell)."""
+MAX_PUSH = 1000
+LOG_EVERY_S = 60.0
+
+
+@dataclass
+class SensorsRuntime:
+    """The running sensors part (empty when disabled)."""
+
+    settings: SensorsSection
+    board: ZoneBoard
+    ingest: MqttIngest | None = None
+    push_token: str | None = None
+    stored: int = 0
+    duplicates: int = 0
+    _logged: dict[str, float] = field(default_factory=dict)
+
+    def warn(self, key: str, message: str) -> None:
+        """Log ``message`` at most once a minute per ``key``: a sensor sending garbage
+        twenty times a second must not drown the log."""
+        now = time.monotonic()
+        if now - self._logged.get(key, -LOG_EVERY_S) >= LOG_EVERY_S:
+            self._logged[key] = now
+            logger.warning("%s", message)
+
+
+SENSORS = web.AppKey("sensors", SensorsRuntime)
+
+
+def install_sensors(app: web.Application) -> None:
+    """Add the sensors context and routes to the node's API app."""
+    config = app[CONFIG]
+    settings = config.sensors
+    runtime = app[SENSORS] = SensorsRuntime(settings, ZoneBoard(settings))
+    if not settings.enabled:
+        app.add_routes([web.get("/api/sensors", get_sensors)])
+        return
+    runtime.push_token = read_secret(config, settings.push_token, settings.push_token_file,
+                                     "sensors -> push_token_file")
+    app.cleanup_ctx.append(_sensors_ctx)
+    app.add_routes([web.get("/api/sensors", get_sensors),
+                    web.get("/api/sensors/readings", get_readings),
+                    web.post("/sensors/readings", post_readings)])
+
+
+def read_secret(config: Config, inline: Any, path_setting: Any, where: str) -> str | None:
+    """The secret given inline (a SecretStr) or in a file (read now); None when neither."""
+    if inline is not None:
+        return str(inline.get_secret_value())
+    if path_setting is None:
+        return None
+    path = config.path(path_setting)
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{where} {path} cannot be read: {exc.strerror}") from exc
+    if len(secret) < 8:
+        raise ConfigError(f"{where} {path}: shorter than 8 characters")
+    return secret
+
+
+def broker_settings(config: Config) -> BrokerSettings:
+    mqtt = config.sensors.mqtt
+    password = read_secret(config, mqtt.password, mqtt.password_file,
+                           "sensors -> mqtt -> password_file")
+    tls = tls_context(str(config.path(mqtt.ca_file))) if mqtt.ca_file is not None else None
+    return BrokerSettings(mqtt.host, mqtt.port, mqtt.client_id or f"fieldkit-{config.node.name}",
+                          mqtt.username, password, tls, mqtt.reconnect_max_s)
+
+
+async def _sensors_ctx(app: web.Application) -> AsyncIterator[None]:
+    runtime, worker, config = app[SENSORS], app[WORKER], app[CONFIG]
+    by_topic = {s.mqtt_topic: s for s in runtime.settings.sensors}
+
+    async def handle(deliveries: list[Delivery]) -> None:
+        now = wall_ms()
+        readings: list[Reading] = []
+        for d in deliveries:
+            sensor = by_topic.get(d.topic)
+            if sensor is None:
+                runtime.warn(d.topic, f"sensors: message on {d.topic!r}, which no declared "
+                             "sensor publishes on; ignored")
+                continue
+            try:
+                readings.append(parse_payload(sensor, d.payload, now, "mqtt", _skew(runtime)))
+            except IngestError as exc:
+                runtime.board.reject(sensor.id, str(exc))
+                runtime.warn(sensor.id, f"sensors: {exc}; reading dropped")
+        await accept(runtime, worker, readings)
+
+    tasks = [asyncio.create_task(_advance(runtime), name="sensors-zones")]
+    if runtime.settings.mqtt.enabled and by_topic:
+        runtime.ingest = MqttIngest(broker_settings(config), sorted(by_topic), handle)
+        await runtime.ingest.start()
+    yield
+    if runtime.ingest is not None:
+        await runtime.ingest.stop()
+    for task in tasks:
+        await cancel_and_wait(task)
+
+
+def _skew(runtime: SensorsRuntime) -> int:
+    return int(runtime.settings.max_clock_skew_s * 1000)
+
+
+async def accept(runtime: SensorsRuntime, worker: LogWorker, readings: list[Reading]) -> int:
+    """Commit ``readings``, then fold them into the zones; returns how many were new."""
+    if not readings:
+        return 0
+    new = await worker.call(_store, worker, readings)
+    runtime.stored += new
+    runtime.duplicates += len(readings) - new
+    for reading in readings:
+        runtime.board.apply(reading)
+    return new
+
+
+def _store(worker: LogWorker, readings: list[Reading]) -> int:
+    with worker.log.store.write() as conn:
+        return store_readings(conn, readings)
+
+
+async def _advance(runtime: SensorsRuntime) -> None:
+    while True:
+        for zone in runtime.board.evaluate(wall_ms()):
+            logger.info("zone %s: %s", zone.section.name, zone.state.label)
+        await asyncio.sleep(TICK_S)  # the state machine's clock
+
+
+async def get_sensors(request: web.Request) -> web.Response:
+    runtime = request.app[SENSORS]
+    body = runtime.board.snapshot(wall_ms())
+    body.update(enabled=runtime.settings.enabled, stored=runtime.stored,
+                duplicates=runtime.duplicates,
+                mqtt=runtime.ingest.snapshot() if runtime.ingest else {"state": "disabled"})
+    return web.json_response(body)
+
+
+async def get_readings(request: web.Request) -> web.Response:
+    limit = query_limit(request)
+    worker = request.app[WORKER]
+    rows = await worker.call(lambda: recent_readings(worker.log.store.conn,
+                                                     request.query.get("sensor"), limit))
+    return web.json_response(rows)
+
+
+async def post_readings(request: web.Request) -> web.Response:
+    """One reading ``{"sensor", "value", "at"?}`` or a list of them: all or nothing."""
+    runtime = request.app[SENSORS]
+    expected = f"Bearer {runtime.push_token}".encode() if runtime.push_token else None
+    given = request.headers.get("Authorization", "").encode()
+    if expected is None or not hmac.compare_digest(given, expected):
+        return web.json_response({"error": "missing or wrong push token"}, status=401)
+    try:
+        body = json.loads(await request.read())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidActionError(f"body is not JSON: {exc}") from exc
+    items = body if isinstance(body, list) else [body]
+    if not 1 <= len(items) <= MAX_PUSH:
+        raise InvalidActionError(f"{len(items)} readings: send 1..{MAX_PUSH} per request")
+    now = wall_ms()
+    readings = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("sensor"), str):
+            raise InvalidActionError(f"reading {i}: an object with a 'sensor' id is expected")
+        sensor = next((t.section for t in [runtime.board.tracks.get(item["sensor"])] if t), None)
+        if sensor is None:
+            raise InvalidActionError(f"reading {i}: unknown sensor {item['sensor'][:64]!r}")
+        try:
+            readings.append(parse_payload(sensor, item, now, "http", _skew(runtime)))
+        except IngestError as exc:
+            raise InvalidActionError(f"reading {i}: {exc}") from exc
+    new = await accept(runtime, request.app[WORKER], readings)
+    return web.json_response({"stored": new, "duplicates": len(readings) - new}, status=201)

@@ -1,0 +1,250 @@
+"""Zones as the city's sensors see them: occupancy, flow per metre and a state.
+
+A gated zone's occupancy is its entries minus its exits since the last anchor, with a
+band that widens with every crossing counted (counters miss and double people). The
+estimate drifts, so it is corrected: an absolute count of the zone (a people counter, the
+venue's occupancy) re-anchors it, and an estimate below zero is reset to zero. Both
+corrections are reported as drift. Flow is people per second through the zone's exits
+over a window, divided by their width.
+
+The state (free < dense < congested < blocked; unknown when no source is fresh) comes
+from the worst level among the zone's fresh sources. It changes only after the new level
+has held for the dwell time, and it is left downwards only once the measure has fallen
+the hysteresis share below the threshold (so a zone on a threshold does not flap).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from sensors.config import SensorKind, SensorSection, SensorsSection, SensorZoneSection, ZoneKind
+from sensors.readings import Reading
+
+STALE_INTERVALS = 3
+"""A source silent for this many expected intervals is no longer used (and is faulty)."""
+
+
+class ZoneState(IntEnum):
+    UNKNOWN = -1
+    FREE = 0
+    DENSE = 1
+    CONGESTED = 2
+    BLOCKED = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+def level_of(value: float, thresholds: tuple[float, float, float], current: ZoneState,
+             hysteresis: float) -> ZoneState:
+    """The level ``value`` reaches; thresholds at or below ``current`` are lowered by the
+    hysteresis share, so leaving a state takes a clear fall."""
+    level = ZoneState.FREE
+    for i, threshold in enumerate(thresholds, start=1):
+        if i <= current:
+            threshold *= 1 - hysteresis
+        if value >= threshold:
+            level = ZoneState(i)
+    return level
+
+
+@dataclass
+class SensorTrack:
+    """What one sensor has said lately (its latest reading by the sensor's time)."""
+
+    section: SensorSection
+    last: Reading | None = None
+    received: int = 0
+    out_of_order: int = 0
+    rejected: int = 0
+    last_error: str | None = None
+
+    def age_ms(self, now_ms: int) -> int | None:
+        return None if self.last is None else max(0, now_ms - self.last.received_ms)
+
+    def fresh(self, now_ms: int) -> bool:
+        age = self.age_ms(now_ms)
+        return age is not None and age <= STALE_INTERVALS * self.section.expected_interval_s * 1000
+
+    def to_json(self, now_ms: int) -> dict[str, Any]:
+        age = self.age_ms(now_ms)
+        return {"id": self.section.id, "kind": self.section.kind.value, "zone": self.section.zone,
+                "value": self.last.value if self.last else None,
+                "age_s": None if age is None else round(age / 1000, 1),
+                "healthy": self.fresh(now_ms), "received": self.received,
+                "out_of_order": self.out_of_order, "rejected": self.rejected,
+                "last_error": self.last_error}
+
+
+@dataclass
+class Zone:
+    """One zone's measures and state, fed with readings in arrival order."""
+
+    section: SensorZoneSection
+    settings: SensorsSection
+    sensors: list[SensorTrack] = field(default_factory=list)
+    anchor: float = 0.0
+    """Occupancy at the last anchor (absolute count or reset)."""
+    net: float = 0.0
+    """Entries minus exits since the anchor."""
+    crossings: float = 0.0
+    """Entries plus exits since the anchor (for the band)."""
+    drift: float | None = None
+    """Estimate minus truth at the last correction."""
+    flows: deque[tuple[int, float, float]] = field(default_factory=deque)
+    """(at_ms, in, out) crossings, for the flow window."""
+    state: ZoneState = ZoneState.UNKNOWN
+    since_ms: int = 0
+    """When the zone took its state."""
+    pending: ZoneState | None = None
+    pending_ms: int = 0
+
+    @property
+    def gated(self) -> bool:
+        return any(t.section.kind.crossing or t.section.kind.absolute for t in self.sensors)
+
+    @property
+    def occupancy(self) -> float:
+        return max(0.0, self.anchor + self.net)
+
+    def apply(self, track: SensorTrack, reading: Reading) -> None:
+        """Fold one reading from ``track`` (a sensor of this zone) into the measures."""
+        previous = track.last
+        kind = reading.kind
+        if kind.crossing and previous is not None:
+            # A total that drops is a reset: the new total is what was counted since.
+            delta = reading.value - previous.value
+            if delta < 0:
+                delta = reading.value
+            signed = delta * kind.crossing
+            self.net += signed
+            self.crossings += delta
+            self.flows.append((reading.at_ms, max(signed, 0.0), max(-signed, 0.0)))
+            if self.anchor + self.net < 0:
+                self._correct(0.0)
+        elif kind.absolute:
+            self._correct(reading.value)
+
+    def _correct(self, truth: float) -> None:
+        self.drift = round(self.anchor + self.net - truth, 1)
+        self.anchor, self.net, self.crossings = truth, 0.0, 0.0
+
+    def flow(self, now_ms: int) -> tuple[float | None, float | None]:
+        """(inflow, outflow) persons/s over the window (None: no crossing counters)."""
+        window_ms = self.settings.flow_window_s * 1000
+        while self.flows and self.flows[0][0] < now_ms - window_ms:
+            self.flows.popleft()
+        counters = [t for t in self.sensors if t.section.kind.crossing and t.fresh(now_ms)]
+        if not counters:
+            return None, None
+        seconds = self.settings.flow_window_s
+        return (sum(f[1] for f in self.flows) / seconds, sum(f[2] for f in self.flows) / seconds)
+
+    def measure(self, now_ms: int) -> tuple[str, float] | None:
+        """(what, value) the state is judged on, from fresh sources (None: none fresh)."""
+        fresh = [t for t in self.sensors if t.fresh(now_ms) and t.last is not None]
+        if self.section.kind is ZoneKind.ROAD:
+            occ = [t.last.value for t in fresh if t.section.kind is SensorKind.ROAD_OCCUPANCY
+                   if t.last is not None]
+            return ("road_occupancy", max(occ)) if occ else None
+        if any(t.section.kind.crossing or t.section.kind.absolute for t in fresh):
+            return "density", self.occupancy / self.section.area_m2
+        return None
+
+    def evaluate(self, now_ms: int) -> ZoneState | None:
+        """Advance the state machine to ``now_ms``; returns the new state when it changed."""
+        measured = self.measure(now_ms)
+        levels = self.settings.levels
+        if measured is None:
+            target = ZoneState.UNKNOWN
+        else:
+            what, value = measured
+            thresholds = levels.density if what == "density" else levels.road_occupancy
+            target = level_of(value, thresholds, self.state, levels.hysteresis)
+        if target == self.state:
+            self.pending = None
+            return None
+        if target != self.pending:
+            self.pending, self.pending_ms = target, now_ms
+        # Unknown is not a judgement of the crowd: it holds at once, and leaving it needs
+        # no dwell either (the first fresh reading tells).
+        no_dwell = ZoneState.UNKNOWN in (target, self.state)
+        if no_dwell or now_ms - self.pending_ms >= self.settings.dwell_s * 1000:
+            self.state, self.since_ms, self.pending = target, now_ms, None
+            return target
+        return None
+
+    def spare_capacity(self, now_ms: int) -> float | None:
+        """People it could still take before it turns dense (None: unknown)."""
+        if self.measure(now_ms) is None or self.section.kind is ZoneKind.ROAD:
+            return None
+        dense = self.settings.levels.density[0] * self.section.area_m2
+        return max(0.0, dense - self.occupancy)
+
+    def to_json(self, now_ms: int) -> dict[str, Any]:
+        inflow, outflow = self.flow(now_ms)
+        measured = self.measure(now_ms)
+        width = self.section.exit_width_m
+        band = self.crossings * self.settings.counter_error
+        gated = self.gated and self.section.kind is ZoneKind.PEDESTRIAN
+        return {
+            "zone": self.section.name, "kind": self.section.kind.value,
+            "state": self.state.label,
+            "state_age_s": round(max(0, now_ms - self.since_ms) / 1000, 1),
+            "measure": measured[0] if measured else None,
+            "value": round(measured[1], 3) if measured else None,
+            "occupancy": round(self.occupancy, 1) if gated else None,
+            "occupancy_band": ([round(max(0.0, self.occupancy - band), 1),
+                                round(self.occupancy + band, 1)] if gated else None),
+            "drift": self.drift,
+            "inflow_p_s": _round(inflow), "outflow_p_s": _round(outflow),
+            "outflow_pm_s": _round(None if outflow is None else outflow / width),
+            "spare_capacity": _round(self.spare_capacity(now_ms)),
+            "sensors": [t.section.id for t in self.sensors],
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+class ZoneBoard:
+    """Every declared sensor and zone; readings go in, zone states come out."""
+
+    def __init__(self, settings: SensorsSection) -> None:
+        self.settings = settings
+        self.tracks = {s.id: SensorTrack(s) for s in settings.sensors}
+        self.zones = {z.name: Zone(z, settings) for z in settings.zones}
+        for track in self.tracks.values():
+            if track.section.zone is not None:
+                self.zones[track.section.zone].sensors.append(track)
+
+    def apply(self, reading: Reading) -> None:
+        """Fold one accepted reading in; a reading older than the sensor's latest is
+        counted as out of order and changes nothing (totals already include it)."""
+        track = self.tracks[reading.sensor]
+        track.received += 1
+        if track.last is not None and reading.at_ms < track.last.at_ms:
+            track.out_of_order += 1
+            return
+        if reading.zone is not None:
+            self.zones[reading.zone].apply(track, reading)
+        track.last = reading
+
+    def reject(self, sensor: str, error: str) -> None:
+        track = self.tracks.get(sensor)
+        if track is not None:
+            track.rejected += 1
+            track.last_error = error
+
+    def evaluate(self, now_ms: int) -> list[Zone]:
+        """Advance every zone; returns the zones whose state changed."""
+        return [z for z in self.zones.values() if z.evaluate(now_ms) is not None]
+
+    def snapshot(self, now_ms: int) -> dict[str, Any]:
+        return {"zones": [z.to_json(now_ms) for z in self.zones.values()],
+                "sensors": [t.to_json(now_ms) for t in self.tracks.values()]}
