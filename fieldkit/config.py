@@ -133,6 +133,12 @@ class SyncSection(_Section):
     interval_s: float = Field(
         5.0, ge=0.05, le=3600, title="Sync interval", description="Seconds between sessions"
     )
+    push_on_write: bool = Field(
+        True,
+        title="Push on write",
+        description="A write to the log (local, or applied from a peer) starts a session with"
+        " every reachable peer within about 0.1 s; off: only every interval_s",
+    )
     backoff_max_s: float = Field(
         300.0,
         ge=0.1,

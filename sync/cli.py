@@ -227,16 +227,19 @@ def roster_import(file: Path, node_dir: Path) -> None:
               help="Trucks in the simulation (c).")
 @click.option("--schedules", type=click.IntRange(1), default=200, show_default=True,
               help="Random contact schedules simulated in part (c).")
+@click.option("--samples", type=click.IntRange(1), default=20, show_default=True,
+              help="Incidents timed per path and arm in part (d).")
 @click.option("--runs", type=click.IntRange(1), default=5, show_default=True,
-              help="Latency measurements per path in part (d).")
+              help="Link-up measurements per path in part (e).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable figures.")
 @cli_errors
-def bench_sync(events: int, trucks: int, schedules: int, runs: int, as_json: bool) -> None:
+def bench_sync(events: int, trucks: int, schedules: int, samples: int, runs: int,
+               as_json: bool) -> None:
     """Sync: wire size, throughput over HTTP, fleet simulation, commit-to-HQ latency."""
     from sync.bench import run_sync_bench
 
     result = asyncio.run(run_sync_bench(events=events, trucks=trucks, trials=schedules,
-                                        latency_runs=runs,
+                                        samples=samples, latency_runs=runs,
                                         progress=lambda msg: click.echo(msg, err=True)))
     click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.table())
 

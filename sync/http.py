@@ -305,7 +305,7 @@ def install_sync(app: web.Application) -> None:
             return HttpTransport(http, url, name, trust.identity, trust, config.sync.timeout_s)
 
         app[SCHEDULER] = scheduler = SyncScheduler(
-            engine, transport, lambda: {**discovered, **static}, config.sync)
+            engine, transport, lambda: {**discovered, **static}, config.sync, app[FEED])
         discovery = None
         if config.sync.discovery:
             from sync.discovery import Discovery

@@ -29,11 +29,14 @@ def test_simulation_relaying_beats_push_only():
 def test_bench_sync_command_prints_every_part(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "fieldkit.cli", "bench", "sync", "--events", "2000",
-         "--trucks", "10", "--schedules", "10", "--runs", "1", "--json"],
+         "--trucks", "10", "--schedules", "10", "--samples", "2", "--runs", "1",
+         "--json"],
         capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     assert figures["a_wire"]["ratio"] <= 0.5
     assert figures["b_throughput"]["events"] == 2000  # every event replicated
     assert figures["c_simulation"]["trucks"] == 10
-    assert set(figures["d_latency"]) >= {"direct", "relayed"}
+    for arm in ("interval_only", "push_on_write"):
+        assert len(figures["d_commit"][arm]["relayed"]["runs"]) == 2  # both incidents arrived
+    assert set(figures["e_link_up"]) >= {"direct", "relayed"}

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -15,10 +17,25 @@ from syncfleet import free_port, make_fleet, open_node_log
 from waiting import until
 
 from fieldkit.cli import main
+from fieldkit.config import Config
 from fieldkit.node import Node
 from sync.peerstate import peer_record
 
 FIELDKIT = str(Path(sys.executable).with_name("fieldkit"))
+
+
+@contextlib.asynccontextmanager
+async def _running(*configs: Config) -> AsyncIterator[list[Node]]:
+    """Nodes started in order, stopped in reverse."""
+    nodes: list[Node] = []
+    try:
+        for config in configs:
+            nodes.append(Node(config))
+            await nodes[-1].start()
+        yield nodes
+    finally:
+        for node in reversed(nodes):
+            await node.stop()
 
 
 async def _holds(node: Node, incident: str) -> bool:
@@ -65,22 +82,54 @@ async def _contact(t1: Node) -> bool:
     return record is not None and record.failures == 0 and record.last_contact is not None
 
 
+async def _met(node: Node, peer: str) -> bool:
+    record = await node.worker.call(peer_record, node.worker.log, peer)
+    return record is not None and record.last_contact is not None
+
+
+async def test_a_write_is_pushed_at_once_not_at_the_interval(tmp_path):
+    """With an hour between sessions, only the write can have started the push."""
+    ports = {"HQ": free_port()}
+    fleet = make_fleet(tmp_path, ["T1"], ports=ports, sync={"enabled": True,
+                                                             "interval_s": 3600},
+                       hq_urls={"T1": f"http://127.0.0.1:{ports['HQ']}"})
+    async with _running(fleet.config("HQ"), fleet.config("T1")) as (hq, t1):
+        await until(lambda: _met(t1, "HQ"), "T1's first session with HQ")
+        async with aiohttp.ClientSession() as http, http.post(
+                t1.url + "/api/incidents",
+                json={"title": "Crush at gate 4", "kind": "crowd_density",
+                      "severity": 5}) as response:
+            assert response.status == 201, await response.text()
+            incident = (await response.json())["id"]
+        await until(lambda: _holds(hq, incident), "HQ to receive T1's new incident")
+
+
+async def test_a_relay_forwards_what_it_receives_at_once(tmp_path):
+    """T1 -> T2 -> HQ with an hour between sessions: T2 pushes what T1's push applied.
+    T1's incident is written to its log directly (as `fieldkit incident` in another
+    process would), so the node sees it by its live feed's poll."""
+    ports = {"HQ": free_port(), "T2": free_port()}
+    fleet = make_fleet(tmp_path, ["T1", "T2"], ports=ports,
+                       sync={"enabled": True, "interval_s": 3600},
+                       peers={"T1": {"T2": f"http://127.0.0.1:{ports['T2']}"}},
+                       hq_urls={"T2": f"http://127.0.0.1:{ports['HQ']}"})
+    async with _running(*(fleet.config(n) for n in ("HQ", "T2", "T1"))) as (hq, t2, t1):
+        await until(lambda: _met(t1, "T2"), "T1's first session with T2")
+        await until(lambda: _met(t2, "HQ"), "T2's first session with HQ")
+        incident = await t1.worker.call(t1.worker.log.create, title="Person down, pillar 7",
+                                        kind="person_down", severity=5)
+        await until(lambda: _holds(hq, incident.id), "HQ to receive T1's incident via T2")
+
+
 async def test_discovery_on_loopback_finds_hq_and_syncs(tmp_path):
     ports = {"HQ": free_port(), "T1": free_port()}
     fleet = make_fleet(tmp_path, ["T1"], ports=ports, sync={
         "enabled": True, "interval_s": 0.1, "backoff_max_s": 0.5, "discovery": True,
         "discovery_interface": "127.0.0.1"})
-    nodes = [Node(fleet.config("HQ")), Node(fleet.config("T1"))]
-    for node in nodes:
-        await node.start()
-    try:
-        hq, t1 = nodes
+    async with _running(fleet.config("HQ"), fleet.config("T1")) as (hq, t1):
         incident = await t1.worker.call(t1.worker.log.create, title="Lost child at tent 3",
                                         kind="lost_person", severity=3)
         await until(lambda: _holds(hq, incident.id), "HQ to receive T1's incident")
-    finally:
-        for node in reversed(nodes):
-            await node.stop()
 
 
 @pytest.mark.slow
