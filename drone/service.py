@@ -30,6 +30,7 @@ from fieldkit.appkeys import CONFIG, FEED, WORKER
 from fieldkit.config import Config, DroneCameraSection, DroneLinkSection
 from fieldkit.errors import IngestError, InvalidActionError, NotFoundError
 from fieldkit.tasks import cancel_and_wait
+from fieldkit.views import DronesView, GroundPointView, respond
 from fieldkit.worker import LogWorker
 
 logger = logging.getLogger(__name__)
@@ -213,11 +214,11 @@ async def _drone_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def list_drones(request: web.Request) -> web.Response:
     service = request.app[DRONES]
-    return web.json_response({
-        # "name" repeats "vehicle": the console's drone panel keys its rows by name.
+    return respond(DronesView.model_validate({
+        # "name" repeats "vehicle": older consoles key their rows by name.
         "vehicles": [{"name": s.vehicle, **asdict(s)} for s in service.latest.values()],
         "links": {name: asdict(stats) for name, stats in service.stats().items()},
-    })
+    }))
 
 
 async def ground_point(request: web.Request) -> web.Response:
@@ -229,4 +230,4 @@ async def ground_point(request: web.Request) -> web.Response:
         raise InvalidActionError("give pixel coordinates ?u=X&v=Y (numbers), and "
                                  "optionally at=UNIX_SECONDS") from exc
     point = request.app[DRONES].locate(request.match_info["vehicle"], u, v, at)
-    return web.json_response(asdict(point))
+    return respond(GroundPointView.model_validate(asdict(point)))

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from fieldkit import __version__
 from fieldkit.appkeys import CONFIG, FEED, STARTED, WORKER
@@ -33,7 +33,9 @@ from fieldkit.errors import (
 )
 from fieldkit.events import CreatePayload
 from fieldkit.feed import EventFeed
-from fieldkit.vocabulary import Name, Text
+from fieldkit.views import ApplyView, HealthView, RejectionView, respond
+from fieldkit.views.openapi import openapi_json
+from fieldkit.views.requests import AssignBody, LinkBody, NoteBody, StatusBody
 from fieldkit.worker import LogWorker
 
 logger = logging.getLogger(__name__)
@@ -73,6 +75,7 @@ def create_app(config: Config, parts: Sequence[Part] = ()) -> web.Application:
     for install in parts:
         install(app)
     app.add_routes([
+        web.get("/api/openapi.json", openapi_json),
         web.get("/api/health", health),
         web.get("/api/incidents", list_incidents),
         web.post("/api/incidents", create_incident),
@@ -141,7 +144,10 @@ async def _error_middleware(request: web.Request, handler: Handler) -> web.Strea
         if isinstance(exc, web.HTTPRequestEntityTooLarge):
             reason = (f"request body is larger than the limit of "
                       f"{request.app[CONFIG].api.max_body_bytes} bytes")
-        return _error(exc.status, reason)
+        response = _error(exc.status, reason)
+        if "Allow" in exc.headers:  # a 405 says what the path takes (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except FieldkitError as exc:
         status = next((s for cls, s in _STATUS_OF.items() if isinstance(exc, cls)), 500)
         return _error(status, str(exc))
@@ -173,29 +179,6 @@ def _error(status: int, message: str) -> web.Response:
 
 
 # --- request bodies --------------------------------------------------------------------
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StatusBody(_Body):
-    status: str
-    reason: str = ""
-
-
-class AssignBody(_Body):
-    agency: str
-    unit: Name
-
-
-class NoteBody(_Body):
-    text: Text
-
-
-class LinkBody(_Body):
-    target: str
-    ref: Name
 
 
 async def _json(request: web.Request) -> Any:
@@ -232,15 +215,10 @@ async def _resolve(request: web.Request) -> str:
 async def health(request: web.Request) -> web.Response:
     config, worker = request.app[CONFIG], request.app[WORKER]
     stats = await worker.call(worker.log.stats)
-    return web.json_response({
-        "status": "ok",
-        "node": config.node.name,
-        "role": config.node.role,
-        "version": __version__,
-        "uptime_s": round(time.time() - request.app[STARTED], 1),
-        "public_key": worker.log.identity.public_key_b64,
-        **stats,
-    })
+    return respond(HealthView(
+        status="ok", node=config.node.name, role=config.node.role, version=__version__,
+        uptime_s=round(time.time() - request.app[STARTED], 1),
+        public_key=worker.log.identity.public_key_b64, **stats))
 
 
 async def list_incidents(request: web.Request) -> web.Response:
@@ -252,6 +230,8 @@ async def list_incidents(request: web.Request) -> web.Response:
         raise InvalidActionError("min_severity and limit must be integers") from exc
     if limit is not None and not 1 <= limit <= 10_000:
         raise InvalidActionError(f"limit {limit} is out of range 1..10000")
+    if min_severity is not None and not 0 <= min_severity <= 5:
+        raise InvalidActionError(f"min_severity {min_severity} is out of range 0..5")
     unknown = set(q) - {"status", "kind", "min_severity", "open", "limit"}
     if unknown:
         raise InvalidActionError(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
@@ -350,16 +330,14 @@ async def post_events(request: web.Request) -> web.Response:
     worker = request.app[WORKER]
     report = await worker.call(worker.log.apply_wire, data)
     request.app[FEED].wake()
-    body = {
-        "applied": report.applied,
-        "duplicates": report.duplicates,
-        "deferred": report.deferred,
-        "rejected": [{"event": r.event, "reason": r.reason, "detail": r.detail}
-                     for r in report.rejected],
-    }
-    if report.rejected:
-        body["error"] = f"{len(report.rejected)} event(s) rejected: {report.rejected[0].detail}"
-    return web.json_response(body, status=422 if report.rejected else 200)
+    body = ApplyView(
+        applied=report.applied, duplicates=report.duplicates, deferred=report.deferred,
+        rejected=[RejectionView(event=r.event, reason=r.reason, detail=r.detail)
+                  for r in report.rejected],
+        error=f"{len(report.rejected)} event(s) rejected: {report.rejected[0].detail}"
+        if report.rejected else None)
+    # No "error" key when nothing was refused: clients test for its presence.
+    return respond(body, status=422 if report.rejected else 200, exclude_none=True)
 
 
 async def stream_events(request: web.Request) -> web.StreamResponse:

@@ -30,6 +30,7 @@ from fieldkit.appkeys import CONFIG, FEED, WORKER
 from fieldkit.config import Config
 from fieldkit.errors import FieldkitError, NotFoundError, SyncError
 from fieldkit.identity import NodeIdentity
+from fieldkit.views import SyncStatusView, respond
 from fieldkit.worker import LogWorker
 from sync.auth import NONCE, RequestVerifier, sign_request, sign_response, verify_response
 from sync.errors import AuthError, PeerRefused, PeerUnreachable, ProtocolError
@@ -283,9 +284,9 @@ def install_sync(app: web.Application) -> None:
 
         engine = request.app[ENGINE]
         rows = await engine.runner.call(peer_status, config, engine.log, engine.trust)
-        return web.json_response({"node": config.node.name,
-                                  "roster_version": engine.trust.roster_version,
-                                  "peers": rows})
+        return respond(SyncStatusView.model_validate({
+            "node": config.node.name, "roster_version": engine.trust.roster_version,
+            "peers": rows}))
 
     # Under /api/, so it takes the local API's bearer token when bound beyond loopback.
     app.router.add_get("/api/sync/status", status)

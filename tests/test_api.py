@@ -132,6 +132,8 @@ BAD_REQUESTS = [
     ("GET", "/api/incidents/ab", None, 400, "too short"),
     ("GET", "/api/incidents?limit=0", None, 400, "limit 0 is out of range"),
     ("GET", "/api/incidents?limit=ten", None, 400, "must be integers"),
+    ("GET", "/api/incidents?min_severity=99999999999999999999", None, 400,
+     "min_severity 99999999999999999999 is out of range 0..5"),
     ("GET", "/api/incidents?colour=red", None, 400, "unknown query parameter(s): colour"),
     ("GET", "/api/blobs/" + "0" * 64, None, 404, "no blob"),
     ("GET", "/api/nowhere", None, 404, "Not Found"),
@@ -153,6 +155,12 @@ async def test_bad_requests_get_a_clear_error_and_change_nothing(http, method, u
         assert r.status == status
         assert message in (await r.json())["error"]
     assert await _state(http) == before
+
+
+async def test_a_wrong_method_says_which_ones_the_path_takes(http):
+    async with http.delete("/api/incidents") as r:
+        assert r.status == 405
+        assert set(r.headers["Allow"].split(",")) >= {"GET", "POST"}
 
 
 @pytest.mark.parametrize(("method", "suffix", "body", "message"), [

@@ -40,6 +40,7 @@ from fieldkit.analytics.tracker import Track
 from fieldkit.appkeys import CONFIG, FEED, WORKER
 from fieldkit.config import WhipPublisherSection
 from fieldkit.errors import FieldkitError
+from fieldkit.views import CameraView
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +176,12 @@ class DroneFeed:
     def _actions(self, actions: list[AlertAction], snapshot: bytes | None) -> None:
         location = None if self.analyser is None else self.analyser.location
         self.feeds.submit(apply_actions, actions, snapshot, location)
+
+    def view(self) -> CameraView:
+        """The feed as ``GET /api/cameras`` lists it."""
+        people = None if self.analyser is None else len(self.analyser._tracks)
+        return CameraView.model_validate(
+            {**self.worker.health.as_dict(), "kind": "drone", "people": people})
 
     def live(self) -> tuple[np.ndarray, list[Track]] | None:
         """The newest received picture and the newest tracks (for the live view)."""

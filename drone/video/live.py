@@ -24,6 +24,8 @@ from aiohttp import web
 from drone.video.analytics import DRONE_FEEDS
 from fieldkit.analytics.pipeline import draw_snapshot
 from fieldkit.appkeys import CONFIG
+from fieldkit.views import respond
+from fieldkit.views.parts import FeedRef, LiveFeedsView
 
 _PAGE = Path(__file__).with_name("live.html")
 
@@ -66,9 +68,9 @@ async def list_feeds(request: web.Request) -> web.Response:
         return refused
     feeds = request.app.get(DRONE_FEEDS)
     drones = [] if feeds is None else sorted(feeds.feeds)
-    return web.json_response({"feeds": [{"name": n, "kind": "camera"}
+    return respond(LiveFeedsView(feeds=[FeedRef(name=n, kind="camera")
                                         for n in sorted(_cameras(request.app))]
-                             + [{"name": n, "kind": "drone"} for n in drones]})
+                                 + [FeedRef(name=n, kind="drone") for n in drones]))
 
 
 async def feed_picture(request: web.Request) -> web.Response:

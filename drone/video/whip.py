@@ -30,9 +30,11 @@ from aiohttp import web
 from drone.video.ice import ice_addresses
 from drone.video.session import IceRestartUnsupported, SdpError, WhipSession
 from drone.video.sink import FrameSink
+from fieldkit.analytics.service import CAMERAS
 from fieldkit.appkeys import CONFIG
 from fieldkit.config import Config, WebRTCSection, WhipPublisherSection
 from fieldkit.errors import ConfigError
+from fieldkit.views import WebrtcView, respond
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +196,9 @@ async def _whip_ctx(app: web.Application) -> AsyncIterator[None]:
         feeds = DroneFeeds(app)
         app[DRONE_FEEDS] = feeds
         factory = feeds.open
+        if CAMERAS in app:  # listed with the cameras in GET /api/cameras
+            app[CAMERAS].feeds.append(
+                lambda: {name: feed.view() for name, feed in feeds.feeds.items()})
     server = WhipServer(config.webrtc, read_tokens(config), factory)
     app[WHIP] = server
     with ice_addresses(config.webrtc.ice_addresses):
@@ -268,7 +273,7 @@ async def delete_session(request: web.Request) -> web.Response:
 async def list_sessions(request: web.Request) -> web.Response:
     server = request.app.get(WHIP)
     sessions = [] if server is None else [s.describe() for s in server.sessions.values()]
-    return web.json_response({"sessions": sessions})
+    return respond(WebrtcView.model_validate({"sessions": sessions}))
 
 
 async def publish_page(request: web.Request) -> web.Response:

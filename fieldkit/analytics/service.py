@@ -1,6 +1,7 @@
 """The node's cameras inside the local API app: started in a ``cleanup_ctx`` (after the
 store thread and the live feed), stopped before them; ``GET /api/cameras`` reports
-each camera's health.
+each configured camera (``starting`` until its pipeline runs) with its rates and its
+zones' recent metrics windows, and any other feed a part adds (drones' video).
 
 The model loads in the background, so the API answers at once even on a slow disk.
 """
@@ -10,20 +11,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+
+from fieldkit.appkeys import CONFIG, WORKER
+from fieldkit.hlc import wall_ms
+from fieldkit.views import CamerasView, CameraView, ZoneView, respond
 
 if TYPE_CHECKING:
     from fieldkit.analytics.pipeline import AnalyticsRuntime
 
 logger = logging.getLogger(__name__)
 
+SPARK_WINDOWS = 30
+"""Metrics windows per zone in ``GET /api/cameras`` (the console's sparkline)."""
+
+
 class Cameras:
     """Holds the runtime once started (app state freezes when the app starts)."""
 
-    runtime: AnalyticsRuntime | None = None
+    def __init__(self) -> None:
+        self.runtime: AnalyticsRuntime | None = None
+        self.feeds: list[Callable[[], Mapping[str, CameraView]]] = []
+        """Other parts' video feeds (drones), listed beside the cameras."""
 
 
 CAMERAS = web.AppKey("cameras", Cameras)
@@ -37,7 +50,7 @@ def install_cameras(app: web.Application) -> None:
 
 
 async def _cameras_ctx(app: web.Application) -> AsyncIterator[None]:
-    from fieldkit.api import CONFIG, FEED, WORKER
+    from fieldkit.api import FEED
 
     config = app[CONFIG]
     if not config.cameras.enabled or not config.cameras.cameras:
@@ -65,5 +78,33 @@ def _report(task: asyncio.Task[None]) -> None:
 
 
 async def _health(request: web.Request) -> web.Response:
-    runtime = request.app[CAMERAS].runtime
-    return web.json_response({} if runtime is None else runtime.health())
+    config, cameras, worker = request.app[CONFIG], request.app[CAMERAS], request.app[WORKER]
+    names = [c.name for c in config.cameras.cameras] if config.cameras.enabled else []
+    window_s = config.cameras.window_s
+    zones = await worker.call(_recent_zones, worker.log.store.conn, names, window_s,
+                              wall_ms() - int(SPARK_WINDOWS * window_s * 1000))
+    health = {} if cameras.runtime is None else cameras.runtime.health()
+    views = {name: CameraView.model_validate(
+        {"state": "starting", **health.get(name, {}), "zones": zones[name]}) for name in names}
+    for feed in cameras.feeds:
+        views.update(feed())
+    return respond(CamerasView(views))
+
+
+def _recent_zones(conn: sqlite3.Connection, cameras: list[str], window_s: float,
+                  since_ms: int) -> dict[str, list[ZoneView]]:
+    """Each camera's zones: the last closed window and the counts of the recent ones."""
+    if not cameras:
+        return {}
+    from fieldkit.analytics.zones import read_metrics  # cv2: only on a node with cameras
+
+    out: dict[str, list[ZoneView]] = {}
+    for camera in cameras:
+        by_zone: dict[str, list[ZoneView]] = {}
+        for row in read_metrics(conn, camera, since_ms=since_ms):
+            by_zone.setdefault(row.zone, []).append(ZoneView(
+                zone=row.zone, end_ms=row.end_ms, window_s=window_s, count=row.count,
+                peak=row.peak, density=row.density, level=row.level, counts=[]))
+        out[camera] = [rows[-1].model_copy(update={"counts": [r.count for r in rows]})
+                       for rows in by_zone.values()]
+    return out

@@ -21,6 +21,8 @@ from fieldkit.hardware.gpsd import Fix, TruckPosition
 from fieldkit.hardware.health import HealthAlerts, HealthMonitor
 from fieldkit.hardware.records import recent_positions, record_position
 from fieldkit.query import query_limit
+from fieldkit.views import HardwareView, respond
+from fieldkit.views.openapi import PositionList
 
 
 @dataclass
@@ -65,16 +67,16 @@ def install_hardware(app: web.Application) -> None:
         runtime = request.app[HARDWARE]
         log_worker = request.app[WORKER]
         alerts = await log_worker.call(HealthAlerts(log_worker.log).open_alerts)
-        return web.json_response({
-            "position": runtime.position.snapshot() if runtime.position else {"state": "disabled"},
-            "health": runtime.monitor.snapshot() if runtime.monitor else {"state": "disabled"},
-            "alerts": alerts,
-        })
+        return respond(HardwareView(
+            position=runtime.position.snapshot() if runtime.position else {"state": "disabled"},
+            health=runtime.monitor.snapshot() if runtime.monitor else {"state": "disabled"},
+            alerts=alerts))
 
     async def positions(request: web.Request) -> web.Response:
         limit = query_limit(request)
         log_worker = request.app[WORKER]
-        return web.json_response(await log_worker.call(recent_positions, log_worker.log, limit))
+        rows = await log_worker.call(recent_positions, log_worker.log, limit)
+        return respond(PositionList.model_validate(rows))
 
     app.cleanup_ctx.append(ctx)
     app.add_routes([web.get("/api/hardware", summary),

@@ -30,6 +30,7 @@ from fieldkit.hq.cot import CotPublisher, TakClient, tak_context, truck_position
 from fieldkit.hq.fleet import fleet_picture
 from fieldkit.hq.fusion import Footprint, camera_footprints, live_drones, take_call
 from fieldkit.hq.geojson import picture_geojson
+from fieldkit.views import CallView, CapListView, CapRef, FleetView, GeoJsonView, respond
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +88,9 @@ async def post_call(request: web.Request) -> web.Response:
     outcome = await worker.call(take_call, worker.log, call, config.hq,
                                 request.app[HQ].footprints)
     request.app[FEED].wake()
-    response = web.json_response({
-        "incident": outcome.incident.model_dump(mode="json"), "merged": outcome.merged,
-        "distance_m": outcome.distance_m, "cameras": outcome.cameras, "drone": outcome.drone,
-    }, status=200 if outcome.merged else 201)
+    response = respond(CallView(
+        incident=outcome.incident, merged=outcome.merged, distance_m=outcome.distance_m,
+        cameras=outcome.cameras, drone=outcome.drone), status=200 if outcome.merged else 201)
     response.headers["Location"] = f"/api/incidents/{outcome.incident.id}"
     return response
 
@@ -99,7 +99,7 @@ async def get_fleet(request: web.Request) -> web.Response:
     config, worker = request.app[CONFIG], request.app[WORKER]
     picture = await worker.call(fleet_picture, worker.log, config.node.name, wall_ms())
     picture["live"] = _live(request.app)
-    return web.json_response(picture)
+    return respond(FleetView.model_validate(picture))
 
 
 def _live(app: web.Application) -> dict[str, Any]:
@@ -125,9 +125,9 @@ async def get_geojson(request: web.Request) -> web.Response:
     incidents = await worker.call(log.incidents)
     drones = await worker.call(live_drones, log.store.conn, now, config.hq.drone_max_age_s)
     truck = await worker.call(truck_position, log)
-    body = picture_geojson(incidents, request.app[HQ].footprints, drones, truck,
-                           config.node.name)
-    return web.json_response(body, content_type="application/geo+json")
+    body = GeoJsonView.model_validate(picture_geojson(
+        incidents, request.app[HQ].footprints, drones, truck, config.node.name))
+    return web.json_response(body.model_dump(mode="json"), content_type="application/geo+json")
 
 
 def _sender(request: web.Request) -> str:
@@ -138,9 +138,9 @@ def _sender(request: web.Request) -> str:
 async def list_cap(request: web.Request) -> web.Response:
     config, worker = request.app[CONFIG], request.app[WORKER]
     incidents = alertable(await worker.call(worker.log.incidents), config.hq.cap_min_severity)
-    return web.json_response({"sender": _sender(request), "alerts": [
-        {"incident": i.id, "severity": i.severity, "status": i.status.value,
-         "url": f"/api/hq/cap/{i.id}"} for i in incidents]})
+    return respond(CapListView(sender=_sender(request), alerts=[
+        CapRef(incident=i.id, severity=i.severity, status=i.status,
+               url=f"/api/hq/cap/{i.id}") for i in incidents]))
 
 
 async def get_cap(request: web.Request) -> web.Response:

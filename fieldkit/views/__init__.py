@@ -1,0 +1,47 @@
+"""Typed views of the node's API: the pydantic models of every response (and request
+body), shared by the server (:mod:`fieldkit.api` and the parts' routes) and the console's
+client (:mod:`tui._client`), and the OpenAPI document made from them."""
+
+from fieldkit.views._base import ErrorView, View, respond
+from fieldkit.views.log import (
+    ApplyView,
+    CallView,
+    CapListView,
+    CapRef,
+    EventView,
+    GeoJsonView,
+    HealthView,
+    RejectionView,
+)
+from fieldkit.views.parts import (
+    CamerasView,
+    CameraView,
+    DronesView,
+    DroneView,
+    FleetNode,
+    FleetView,
+    GroundPointView,
+    HardwareView,
+    KitView,
+    LinkView,
+    LiveDrone,
+    LiveFeedsView,
+    LiveParts,
+    PeerView,
+    PositionSample,
+    SyncStatusView,
+    TopIncident,
+    WebrtcSessionView,
+    WebrtcView,
+    ZoneView,
+)
+from fieldkit.views.requests import AssignBody, LinkBody, NoteBody, StatusBody
+
+__all__ = [
+    "ApplyView", "AssignBody", "CallView", "CameraView", "CamerasView", "CapListView",
+    "CapRef", "DroneView", "DronesView", "ErrorView", "EventView", "FleetNode", "FleetView",
+    "GeoJsonView", "GroundPointView", "HardwareView", "HealthView", "KitView", "LinkBody",
+    "LinkView", "LiveDrone", "LiveFeedsView", "LiveParts", "NoteBody", "PeerView",
+    "PositionSample", "RejectionView", "StatusBody", "SyncStatusView", "TopIncident",
+    "View", "WebrtcSessionView", "WebrtcView", "ZoneView", "respond",
+]

@@ -1,0 +1,43 @@
+"""Bodies the API accepts besides events' own payloads (:mod:`fieldkit.events`) and calls
+(:class:`fieldkit.hq.calls.Call`).
+
+Fields that name a vocabulary value stay ``str``, so the log refuses a bad one with its
+own sentence; the document still lists the allowed values (``enum``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import JsonDict
+
+from fieldkit.vocabulary import Agency, LinkTarget, Name, Status, Text
+
+
+def one_of(values: type[StrEnum]) -> JsonDict:
+    """JSON schema listing ``values``."""
+    return {"enum": [v.value for v in values]}
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StatusBody(_Body):
+    status: str = Field(description="The new status", json_schema_extra=one_of(Status))
+    reason: str = Field("", description="Why (shown in the incident's history)")
+
+
+class AssignBody(_Body):
+    agency: str = Field(description="The unit's agency", json_schema_extra=one_of(Agency))
+    unit: Name = Field(description="The unit's call sign")
+
+
+class NoteBody(_Body):
+    text: Text = Field(description="The note")
+
+
+class LinkBody(_Body):
+    target: str = Field(description="What is linked", json_schema_extra=one_of(LinkTarget))
+    ref: Name = Field(description="Its name")
