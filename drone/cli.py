@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from drone.record import load_open_alerts
 from drone.signing import SigningKey
 from drone.sim import SimSettings, SimVehicle
 from drone.video.cli import publish as publish_command
@@ -115,8 +116,7 @@ def status(node_dir: Path) -> None:
         rows = conn.execute(
             "SELECT * FROM drone_samples WHERE id IN"
             " (SELECT max(id) FROM drone_samples GROUP BY vehicle) ORDER BY vehicle").fetchall()
-        alerts = conn.execute("SELECT vehicle, rule, incident FROM drone_alerts"
-                              " WHERE cleared_at IS NULL ORDER BY vehicle, rule").fetchall()
+        alerts = sorted(load_open_alerts(store).items())
     if not rows:
         click.echo("no drone telemetry stored yet")
     for r in rows:
@@ -128,8 +128,8 @@ def status(node_dir: Path) -> None:
             f"alt {_num(r['alt_rel_m'])} m  batt {_num(r['battery_pct'])}%  "
             f"gps {r['gps_fix'] if r['gps_fix'] is not None else '?'}  "
             f"loss {_num(r['loss_pct'])}%  sampled {age:.0f} s ago")
-    for a in alerts:
-        click.echo(f"open alert: {a['vehicle']} {a['rule']} -> incident {a['incident']}")
+    for (vehicle, rule), alert in alerts:
+        click.echo(f"open alert: {vehicle} {rule} -> incident {alert.incident}")
 
 
 def _num(value: float | None) -> str:

@@ -2,22 +2,24 @@
 
 These functions run on the store thread (through :meth:`LogWorker.call`). Samples go to
 ``drone_samples`` in one transaction; alerts become incidents through the incident log's
-public API (kind ``drone``, source ``drone``, linked to the drone by name), and
-``drone_alerts`` remembers which incident is open for which vehicle and rule, so a
-restarted node does not raise the same condition twice.
+alert mechanism (:mod:`fieldkit.alerts`, subject ``drone:VEHICLE``; kind ``drone``,
+source ``drone``, linked to the drone by name), which keeps one open alert per vehicle
+and rule, so a restarted node does not raise the same condition twice.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
 
 from drone.rules import Action, AlertAction, OpenAlert
 from drone.state import TelemetrySample
-from fieldkit.errors import FieldkitError, InvalidActionError, StoreError
+from fieldkit.alerts import Alert, clear, open_alerts, raise_or_update
+from fieldkit.errors import FieldkitError, StoreError
 from fieldkit.log import IncidentLog
-from fieldkit.vocabulary import Status
+from fieldkit.store import Store
+from fieldkit.vocabulary import IncidentKind, LinkTarget, Source
 
 logger = logging.getLogger(__name__)
 
@@ -45,15 +47,22 @@ class Outcome:
     """Each action carried out, with the incident it raised or touched."""
 
 
-def load_open_alerts(log: IncidentLog) -> dict[tuple[str, str], OpenAlert]:
-    rows = log.store.conn.execute(
-        "SELECT a.vehicle, a.rule, a.incident, i.severity FROM drone_alerts a"
-        " LEFT JOIN incidents i ON i.id = a.incident WHERE a.cleared_at IS NULL")
-    return {(v, r): OpenAlert(incident, severity or 1) for v, r, incident, severity in rows}
+#: Alert subjects of vehicles: ``drone:VEHICLE``.
+SUBJECT_PREFIX = "drone:"
+
+
+def subject(vehicle: str) -> str:
+    return SUBJECT_PREFIX + vehicle
+
+
+def load_open_alerts(store: Store) -> dict[tuple[str, str], OpenAlert]:
+    """(vehicle, rule) -> the open alert, for every vehicle."""
+    return {(a.subject.removeprefix(SUBJECT_PREFIX), a.rule): OpenAlert(a.incident, a.severity)
+            for a in open_alerts(store, SUBJECT_PREFIX)}
 
 
 def record(log: IncidentLog, samples: Sequence[TelemetrySample],
-           actions: Sequence[AlertAction], now_ms: int) -> Outcome:
+           actions: Sequence[AlertAction]) -> Outcome:
     """Store ``samples`` and carry out ``actions``. An action that fails is logged and
     skipped (the next tick tries again); samples are stored regardless."""
     stored = 0
@@ -67,54 +76,24 @@ def record(log: IncidentLog, samples: Sequence[TelemetrySample],
     done: list[tuple[AlertAction, str | None]] = []
     for action in actions:
         try:
-            done.append((action, _carry_out(log, action, now_ms)))
+            done.append((action, _carry_out(log, action)))
         except FieldkitError as exc:
             logger.error("drone %s: cannot %s %s alert (will retry): %s", action.vehicle,
                          action.action, action.rule, exc)
     return Outcome(stored, done)
 
 
-def _carry_out(log: IncidentLog, a: AlertAction, now_ms: int) -> str | None:
-    if a.action is Action.RAISE:
-        incident = log.create(title=a.title, kind="drone", severity=a.severity,
-                              source="drone", location=a.location, description=a.detail)
-        logger.warning("%s (incident %s)", a.title, incident.id)
-        # The incident is saved: from here on, failing must not make the caller raise it
-        # a second time, so errors are logged and the id is returned regardless.
-        try:
-            with log.store.write() as conn:
-                conn.execute("INSERT INTO drone_alerts (vehicle, rule, incident, raised_at)"
-                             " VALUES (?, ?, ?, ?)", [a.vehicle, a.rule, incident.id, now_ms])
-            log.link(incident.id, "drone", a.vehicle)
-        except FieldkitError as exc:
-            logger.error("incident %s: alert bookkeeping failed: %s", incident.id, exc)
-        return incident.id
-    assert a.incident is not None
-    if a.action is Action.ESCALATE:
-        changes: dict[str, object] = {"severity": a.severity, "title": a.title}
-        if a.location is not None:
-            changes["location"] = a.location
-        _try(log.update, a.incident, changes)
-        log.add_note(a.incident, a.detail)
-        logger.warning("%s (incident %s escalated)", a.title, a.incident)
-        return a.incident
-    log.add_note(a.incident, a.detail)
-    current = log.get(a.incident)
-    if Status(current.status).is_open:
-        _try(log.set_status, a.incident, Status.RESOLVED.value, "condition cleared")
-    with log.store.write() as conn:
-        conn.execute("UPDATE drone_alerts SET cleared_at = ? WHERE incident = ?"
-                     " AND cleared_at IS NULL", [now_ms, a.incident])
-    logger.info("drone %s: %s cleared (incident %s)", a.vehicle, a.rule, a.incident)
-    return a.incident
-
-
-def _try(fn: Callable[..., object], *args: object) -> None:
-    """Crews may have changed the incident meanwhile: a no-op change is not an error."""
-    try:
-        fn(*args)
-    except InvalidActionError as exc:
-        logger.info("skipped: %s", exc)
+def _carry_out(log: IncidentLog, a: AlertAction) -> str | None:
+    if a.action is Action.CLEAR:
+        cleared = clear(log, subject(a.vehicle), a.rule, note=a.detail,
+                        resolve="condition cleared")
+        return None if cleared is None else cleared.id
+    outcome = raise_or_update(
+        log, Alert(subject(a.vehicle), a.rule, a.title, IncidentKind.DRONE, a.severity,
+                   Source.DRONE, a.detail, a.location, ((LinkTarget.DRONE, a.vehicle),)),
+        note=a.detail if a.action is Action.ESCALATE else None)
+    logger.warning("%s (incident %s %s)", a.title, outcome.incident.id, outcome.change)
+    return outcome.incident.id
 
 
 def prune_samples(log: IncidentLog, before_ms: int) -> int:

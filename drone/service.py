@@ -89,7 +89,7 @@ class DroneService:
         self.ticks = 0
 
     async def start(self) -> None:
-        self._book.open = await self._worker.call(load_open_alerts, self._worker.log)
+        self._book.open = await self._worker.call(load_open_alerts, self._worker.log.store)
         started: list[DroneLink] = []
         try:
             for link in self.links.values():
@@ -122,8 +122,7 @@ class DroneService:
         now = self._clock()
         samples = [s for link in self.links.values() for s in link.samples()]
         actions = self._book.step(samples, now)
-        outcome = await self._worker.call(record, self._worker.log, samples, actions,
-                                          round(now * 1000))
+        outcome = await self._worker.call(record, self._worker.log, samples, actions)
         for action, incident in outcome.incidents:
             self._book.done(action, incident)
         self.latest.update((s.vehicle, s) for s in samples)

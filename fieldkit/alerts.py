@@ -37,6 +37,7 @@ from typing import Any
 from fieldkit.fold import Incident
 from fieldkit.hlc import wall_ms
 from fieldkit.log import IncidentLog
+from fieldkit.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -211,9 +212,12 @@ def clear(log: IncidentLog, subject: str, rule: str, *, note: str | None = None,
     return incident
 
 
-def open_alerts(log: IncidentLog, prefix: str = "") -> list[OpenAlert]:
-    """Open alerts whose subject starts with ``prefix`` (all by default), oldest first."""
-    rows = log.store.conn.execute(
+def open_alerts(store: Store, prefix: str = "") -> list[OpenAlert]:
+    """Open alerts whose subject starts with ``prefix`` (all by default), oldest first.
+
+    Takes the store, not the log: a reader (``fieldkit drone status``) needs no identity.
+    """
+    rows = store.conn.execute(
         "SELECT a.subject, a.rule, a.incident, i.severity, a.raised_at FROM alerts a"
         " LEFT JOIN incidents i ON i.id = a.incident"
         " WHERE a.cleared_at IS NULL AND substr(a.subject, 1, ?) = ? ORDER BY a.id",

@@ -315,3 +315,27 @@ def m010_sensor_readings(db: Database) -> None:
         """CREATE UNIQUE INDEX sensor_readings_once ON sensor_readings (sensor, sensor_ms)
     WHERE sensor_ms IS NOT NULL""",
     )
+
+
+@_migration
+def m011_alerts_moved(db: Database) -> None:
+    """Drones, cameras and hardware health raise through ``alerts``: their own alert
+    tables move into it and go.
+
+    Every row moves, cleared ones too: the last alert of a situation says which incident
+    a returning situation continues while the crew has not resolved it.
+    """
+    _run(
+        db,
+        """INSERT INTO alerts (subject, rule, incident, raised_at, cleared_at)
+    SELECT 'drone:' || vehicle, rule, incident, raised_at, cleared_at FROM drone_alerts
+    ORDER BY id""",
+        """INSERT INTO alerts (subject, rule, incident, raised_at, cleared_at)
+    SELECT 'camera:' || camera, rule, incident, raised_at, cleared_at FROM camera_alerts
+    ORDER BY id""",
+        """INSERT INTO alerts (subject, rule, incident, raised_at, cleared_at)
+    SELECT 'node', rule, incident, raised_at, cleared_at FROM health_alerts ORDER BY id""",
+        "DROP TABLE drone_alerts",
+        "DROP TABLE camera_alerts",
+        "DROP TABLE health_alerts",
+    )

@@ -10,12 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 from crash_alerts import scenario
 
 from fieldkit.alerts import Alert, Change, Snapshot, clear, open_alerts, raise_or_update
 from fieldkit.errors import InvalidActionError, StoreError
 from fieldkit.identity import Keyring, NodeIdentity
 from fieldkit.log import IncidentLog
+from fieldkit.schema import MIGRATION_NAMES, MIGRATIONS
 from fieldkit.store import Store
 
 CHILD = Path(__file__).with_name("crash_alerts.py")
@@ -50,7 +52,7 @@ def test_raise_opens_one_linked_incident_and_repeating_it_writes_nothing(log):
         "Drone D1: battery low", "drone", 3, "drone", "Battery at 25%.")
     assert inc.location == WHERE
     assert [(link.target, link.ref) for link in inc.links] == [("drone", "D1")]
-    (alert,) = open_alerts(log)
+    (alert,) = open_alerts(log.store)
     assert (alert.subject, alert.rule, alert.incident, alert.severity) == (
         "drone:D1", "battery", inc.id, 3)
 
@@ -88,7 +90,7 @@ def test_clear_notes_resolves_and_closes_the_alert_once(log):
     got = log.get(inc.id)
     assert got.status == "resolved"
     assert got.notes[-1].text == "Cleared: battery at 99%."
-    assert open_alerts(log) == []
+    assert open_alerts(log.store) == []
     written = _events(log)
     assert clear(log, "drone:D1", "battery", note="again", resolve="again") is None
     assert _events(log) == written
@@ -106,7 +108,7 @@ def test_a_situation_back_before_the_crew_resolved_it_continues_its_incident(log
     assert (back.change, back.incident.id) == (Change.REOPENED, inc.id)
     assert back.incident.severity == 4
     assert back.incident.notes[-1].text == "Condition back: Battery at 9%."
-    assert [a.incident for a in open_alerts(log)] == [inc.id]
+    assert [a.incident for a in open_alerts(log.store)] == [inc.id]
 
 
 def test_clear_never_reopens_or_re_resolves_what_the_crew_closed(log):
@@ -125,9 +127,9 @@ def test_situations_are_keyed_by_subject_and_rule(log):
     raise_or_update(log, Alert("camera:gate", "density:z1", "High density in z1",
                                "crowd_density", 3, "analytics"))
     assert len(log.incidents()) == 4
-    assert [(a.subject, a.rule) for a in open_alerts(log, "drone:")] == [
+    assert [(a.subject, a.rule) for a in open_alerts(log.store, "drone:")] == [
         ("drone:D1", "battery"), ("drone:D2", "battery"), ("drone:D1", "gps_lost")]
-    assert [a.rule for a in open_alerts(log, "camera:gate")] == ["density:z1"]
+    assert [a.rule for a in open_alerts(log.store, "camera:gate")] == ["density:z1"]
 
 
 def test_a_bad_alert_is_refused_naming_the_field_and_writes_nothing(log):
@@ -136,7 +138,7 @@ def test_a_bad_alert_is_refused_naming_the_field_and_writes_nothing(log):
     with pytest.raises(InvalidActionError, match="link target 'radio'"):
         raise_or_update(log, _alert(links=(("radio", "R1"),)))  # fails after the create
     assert _events(log) == 0
-    assert open_alerts(log) == []
+    assert open_alerts(log.store) == []
 
 
 def test_an_outer_write_commits_alerts_and_other_rows_together(log):
@@ -148,7 +150,7 @@ def test_an_outer_write_commits_alerts_and_other_rows_together(log):
 
     with pytest.raises(RuntimeError, match="own write failed"):
         raise_then_fail()
-    assert (_events(log), open_alerts(log)) == (0, [])
+    assert (_events(log), open_alerts(log.store)) == (0, [])
 
 
 def test_one_open_alert_per_situation_is_enforced_by_the_table(log):
@@ -199,7 +201,7 @@ def test_sigkill_between_any_two_steps_never_raises_twice_nor_loses_an_ack(tmp_p
             log.get(incident)
         scenario(log)  # the restarted part repeats what it was doing
         assert shape(log) == expected, f"killed at statement {kill_at}"
-        by_situation = {(a.subject, a.rule): a.incident for a in open_alerts(log)}
+        by_situation = {(a.subject, a.rule): a.incident for a in open_alerts(log.store)}
         assert len(by_situation) == 2
         if "battery" in acked:
             assert by_situation[("drone:D1", "battery")] == acked["battery"]
@@ -207,3 +209,31 @@ def test_sigkill_between_any_two_steps_never_raises_twice_nor_loses_an_ack(tmp_p
             assert by_situation[("camera:gate", "density:z1")] == acked["density"]
         log.store.close()
     assert kills >= 30  # every statement of the scenario was a kill point
+
+
+def test_migration_moves_the_three_old_alert_tables(tmp_path):
+    path = tmp_path / "old.db"
+    db = sqlite_utils.Database(path)
+    MIGRATIONS.apply(db, stop_before="m011_alerts_moved")
+    db.conn.executescript("""
+        INSERT INTO drone_alerts (vehicle, rule, incident, raised_at, cleared_at)
+            VALUES ('D1', 'battery', 'i1', 10, 20), ('D1', 'battery', 'i2', 30, NULL);
+        INSERT INTO camera_alerts (camera, rule, incident, raised_at, cleared_at)
+            VALUES ('gate', 'density:z1', 'i3', 40, NULL);
+        INSERT INTO health_alerts (rule, incident, raised_at, cleared_at)
+            VALUES ('on_battery', 'i4', 50, NULL);
+    """)
+    db.close()
+    with Store(path) as store:
+        assert [m.name for m in MIGRATIONS.applied(store.db)] == MIGRATION_NAMES
+        rows = store.conn.execute("SELECT subject, rule, incident, raised_at, cleared_at"
+                                  " FROM alerts ORDER BY id").fetchall()
+        assert rows == [("drone:D1", "battery", "i1", 10, 20),
+                        ("drone:D1", "battery", "i2", 30, None),
+                        ("camera:gate", "density:z1", "i3", 40, None),
+                        ("node", "on_battery", "i4", 50, None)]
+        tables = {r[0] for r in store.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert not tables & {"drone_alerts", "camera_alerts", "health_alerts"}
+        assert [(a.subject, a.rule) for a in open_alerts(store)] == [
+            ("drone:D1", "battery"), ("camera:gate", "density:z1"), ("node", "on_battery")]

@@ -3,8 +3,9 @@ to write in the incident log when one appears, worsens or clears.
 
 :func:`conditions` is pure logic over zone states and tracks; :class:`RuleEngine` adds
 time (a condition must hold ``dwell_s`` to raise and be gone ``clear_s`` to clear);
-:func:`apply_actions` writes incidents (one per situation: an open alert row per camera
-and rule, so a situation that returns is updated, never duplicated) with a snapshot.
+:func:`apply_actions` writes incidents through the alert mechanism
+(:mod:`fieldkit.alerts`, subject ``camera:NAME``, one open alert per camera and rule, so a
+situation that returns is updated, never duplicated) with a snapshot.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from fieldkit import alerts
 from fieldkit.analytics.config import RulesSection
 from fieldkit.analytics.tracker import Track
 from fieldkit.analytics.zones import Zone, ZoneState
-from fieldkit.errors import InvalidActionError, NotFoundError
+from fieldkit.errors import FieldkitError
 from fieldkit.log import IncidentLog
+from fieldkit.vocabulary import LinkTarget, Source
 
 logger = logging.getLogger(__name__)
 
@@ -219,82 +222,41 @@ def _suggestion(cond: Condition, clear_s: float) -> str:
     return f"Cleared for {clear_s:.0f} s: {advice}. Suggest resolving if the crew agrees."
 
 
+def subject(camera: str) -> str:
+    """The alert subject of a camera."""
+    return f"camera:{camera}"
+
+
 def apply_actions(log: IncidentLog, actions: list[AlertAction], snapshot: bytes | None = None,
                   location: dict[str, Any] | None = None) -> list[str]:
     """Write ``actions`` to the incident log (runs on the store thread); returns the ids
-    of the incidents touched. Each (camera, rule) has at most one open alert row."""
+    of the incidents touched. A cleared situation's incident gets the suggestion as a
+    note: the crew resolves it. An action that fails is logged and skipped, whole."""
     touched: list[str] = []
     for act in actions:
         cond, cam = act.condition, act.camera
-        where = dict(location or {})
-        where["camera"] = cam
-        if cond.zone:
-            where["zone"] = cond.zone
-        row = log.store.conn.execute(
-            "SELECT id, incident FROM camera_alerts WHERE camera = ? AND rule = ? AND "
-            "cleared_at IS NULL", (cam, cond.rule)).fetchone()
-        now = int(time.time() * 1000)
-        if act.action is Action.CLEAR:
-            if row is None:
+        try:
+            if act.action is Action.CLEAR:
+                cleared = alerts.clear(log, subject(cam), cond.rule,
+                                note=act.suggestion or "condition cleared")
+                touched += [] if cleared is None else [cleared.id]
                 continue
-            incident = row[1]
-            _safe(log.add_note, incident, act.suggestion or "condition cleared")
-            with log.store.write() as c:
-                c.execute("UPDATE camera_alerts SET cleared_at = ? WHERE id = ?", (now, row[0]))
-            touched.append(incident)
-            continue
-        if row is None:
-            incident = _reopenable(log, cam, cond.rule)
-            if incident is None:
-                created = log.create(title=cond.title, kind=cond.kind, severity=cond.severity,
-                                     source="analytics", location=where,
-                                     description=cond.detail)
-                incident = created.id
-                _safe(log.link, incident, "camera", cam)
-            else:
-                _safe(log.update, incident, {"severity": cond.severity, "title": cond.title})
-                _safe(log.add_note, incident, f"Condition back: {cond.detail}")
-            with log.store.write() as c:
-                c.execute("INSERT INTO camera_alerts (camera, rule, incident, raised_at) "
-                          "VALUES (?, ?, ?, ?)", (cam, cond.rule, incident, now))
-        else:
-            incident = row[1]
-            _safe(log.update, incident, {"severity": cond.severity, "title": cond.title,
-                                         "description": cond.detail})
-        if snapshot is not None:
-            _safe(log.attach, incident, snapshot, f"{cam}-{now}.jpg", "image/jpeg")
-        touched.append(incident)
+            where = dict(location or {})
+            where["camera"] = cam
+            if cond.zone:
+                where["zone"] = cond.zone
+            picture = None if snapshot is None else alerts.Snapshot(
+                snapshot, f"{cam}-{int(time.time() * 1000)}.jpg")
+            outcome = alerts.raise_or_update(log, alerts.Alert(
+                subject(cam), cond.rule, cond.title, cond.kind, cond.severity, Source.ANALYTICS,
+                cond.detail, where, ((LinkTarget.CAMERA, cam),)), snapshot=picture)
+            touched.append(outcome.incident.id)
+        except FieldkitError as exc:
+            logger.error("analytics: camera %s: cannot %s %s: %s", cam, act.action, cond.rule,
+                         exc)
     return touched
-
-
-def _reopenable(log: IncidentLog, camera: str, rule: str) -> str | None:
-    """The last incident of this situation, if the crew has not resolved it yet."""
-    row = log.store.conn.execute(
-        "SELECT incident FROM camera_alerts WHERE camera = ? AND rule = ? "
-        "ORDER BY id DESC LIMIT 1", (camera, rule)).fetchone()
-    if row is None:
-        return None
-    try:
-        return row[0] if log.get(row[0]).status.is_open else None
-    except NotFoundError:
-        return None
-
-
-def _safe(fn: Any, *args: Any) -> None:
-    try:
-        fn(*args)
-    except InvalidActionError as exc:  # e.g. "nothing to change"
-        logger.debug("analytics: %s", exc)
 
 
 def open_alerts(log: IncidentLog, camera: str) -> dict[str, int]:
     """Rules with an open alert on ``camera`` -> the incident's severity."""
-    out: dict[str, int] = {}
-    for rule, incident in log.store.conn.execute(
-            "SELECT rule, incident FROM camera_alerts WHERE camera = ? AND cleared_at IS NULL",
-            (camera,)).fetchall():
-        try:
-            out[rule] = log.get(incident).severity
-        except NotFoundError:
-            continue
-    return out
+    return {a.rule: a.severity for a in alerts.open_alerts(log.store, subject(camera))}

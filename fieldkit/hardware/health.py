@@ -2,17 +2,17 @@
 
 Four rules: disk nearly full, overheating, on battery, clock unsynchronised (the hybrid
 logical clock and MAVLink signing depend on a sane clock). A rule that becomes active
-opens one incident (kind ``other``, source ``analytics``, at the truck's position when
-known); a change of severity updates it; when the condition clears, the incident is
-resolved with the reason. Open alerts are kept in ``health_alerts``, so a restarted node
-does not raise them again. When the disk is nearly full, retention prunes samples (never
-events) right away, and otherwise once an hour.
+raises one incident through the alert mechanism (:mod:`fieldkit.alerts`, subject
+``node``; source ``hardware``, kinds ``node_disk``, ``node_heat``, ``node_power`` and
+``node_clock``, at the truck's position when known); a change of severity updates it;
+when the condition clears, the incident is resolved with the reason. A restarted node
+does not raise an open alert again. When the disk is nearly full, retention prunes
+samples (never events) right away, and otherwise once an hour.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import time
@@ -22,8 +22,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from fieldkit.alerts import Alert, Change, clear, open_alerts, raise_or_update
 from fieldkit.config import HardwareSection
-from fieldkit.errors import InvalidActionError
 from fieldkit.hardware.gpsd import Fix
 from fieldkit.hardware.records import PruneReport, prune_samples
 from fieldkit.hardware.sensors import (
@@ -36,12 +36,15 @@ from fieldkit.hardware.sensors import (
 )
 from fieldkit.log import IncidentLog
 from fieldkit.tasks import cancel_and_wait
+from fieldkit.vocabulary import IncidentKind, Source
 from fieldkit.worker import LogWorker
 
 logger = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 3600.0
 DAY_MS = 86_400_000
+#: The alert subject of the node's own hardware.
+SUBJECT = "node"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,8 @@ class Condition:
 
     rule: str
     """disk_full, overheating, on_battery or clock_unsynced."""
+    kind: IncidentKind
+    """Of the incident: node_disk, node_heat, node_power or node_clock."""
     active: bool
     """Whether the problem is there now."""
     severity: int
@@ -114,23 +119,26 @@ def evaluate(readings: Readings, limits: HardwareSection) -> list[Condition]:
     if readings.disk_used_pct is not None:
         used, limit = readings.disk_used_pct, limits.disk_full_pct
         found.append(Condition(
-            "disk_full", used >= limit, 4 if used >= (limit + 100) / 2 else 3,
-            "Node disk nearly full",
+            "disk_full", IncidentKind.NODE_DISK, used >= limit,
+            4 if used >= (limit + 100) / 2 else 3, "Node disk nearly full",
             f"{used:.1f}% used, {readings.disk_free_gb:.1f} GB free (limit {limit:.0f}%)"))
     hottest = readings.hottest
     if hottest is not None:
         over = hottest.celsius - limits.temp_max_c
         found.append(Condition(
-            "overheating", over > 0, 4 if over > 10 else 3, "Node overheating",
+            "overheating", IncidentKind.NODE_HEAT, over > 0, 4 if over > 10 else 3,
+            "Node overheating",
             f"{hottest.sensor} at {hottest.celsius:.0f} °C (limit {limits.temp_max_c:.0f} °C)"))
     if readings.power.present:
         pct = readings.power.battery_pct
         found.append(Condition(
-            "on_battery", readings.power.on_battery, 4 if pct is not None and pct < 20 else 3,
-            "Truck running on battery", readings.power.detail))
+            "on_battery", IncidentKind.NODE_POWER, readings.power.on_battery,
+            4 if pct is not None and pct < 20 else 3, "Truck running on battery",
+            readings.power.detail))
     if readings.clock.synced is not None:
         found.append(Condition(
-            "clock_unsynced", not readings.clock.synced, 2, "Node clock not synchronised",
+            "clock_unsynced", IncidentKind.NODE_CLOCK, not readings.clock.synced, 2,
+            "Node clock not synchronised",
             f"{readings.clock.detail} ({readings.clock.source}); event times and MAVLink "
             "signing depend on it"))
     return found
@@ -144,43 +152,28 @@ class HealthAlerts:
 
     def open_alerts(self) -> dict[str, str]:
         """Rule -> incident id of every alert not yet cleared."""
-        rows = self.log.store.conn.execute(
-            "SELECT rule, incident FROM health_alerts WHERE cleared_at IS NULL")
-        return {str(r[0]): str(r[1]) for r in rows}
+        return {a.rule: a.incident for a in open_alerts(self.log.store, SUBJECT)}
 
-    def apply(self, conditions: list[Condition], at: Fix | None = None,
-              now_ms: int | None = None) -> list[str]:
+    def apply(self, conditions: list[Condition], at: Fix | None = None) -> list[str]:
         """Raise, update or resolve; returns one line per change made."""
-        now = int(time.time() * 1000) if now_ms is None else now_ms
-        opened = self.open_alerts()
+        location: dict[str, Any] | None = None
+        if at is not None:
+            location = {"lat": at.lat, "lon": at.lon}
+            if at.eph_m is not None:
+                location["accuracy_m"] = at.eph_m
         changes: list[str] = []
         for c in conditions:
-            incident_id = opened.get(c.rule)
-            if c.active and incident_id is None:
-                location = ({"lat": at.lat, "lon": at.lon, "accuracy_m": at.eph_m}
-                            if at is not None else None)
-                if location is not None and location["accuracy_m"] is None:
-                    del location["accuracy_m"]
-                created = self.log.create(title=c.title, kind="other", severity=c.severity,
-                                          source="analytics", location=location,
-                                          description=c.detail)
-                with self.log.store.write() as conn:
-                    conn.execute("INSERT INTO health_alerts (rule, incident, raised_at)"
-                                 " VALUES (?, ?, ?)", [c.rule, created.id, now])
+            if not c.active:
+                if clear(self.log, SUBJECT, c.rule, resolve=f"cleared: {c.detail}") is not None:
+                    changes.append(f"cleared {c.rule}: {c.detail}")
+                continue
+            outcome = raise_or_update(self.log, Alert(
+                SUBJECT, c.rule, c.title, c.kind, c.severity, Source.HARDWARE, c.detail,
+                location))
+            if outcome.change is Change.UPDATED:
+                changes.append(f"updated {c.rule}: severity {c.severity}, {c.detail}")
+            elif outcome.change is not Change.UNCHANGED:
                 changes.append(f"raised {c.rule}: {c.detail}")
-            elif c.active and incident_id is not None:
-                state = self.log.get(incident_id)
-                if state.status.is_open and state.severity != c.severity:
-                    self.log.update(incident_id, {"severity": c.severity,
-                                                  "description": c.detail})
-                    changes.append(f"updated {c.rule}: severity {c.severity}, {c.detail}")
-            elif not c.active and incident_id is not None:
-                with contextlib.suppress(InvalidActionError):  # crew resolved it already
-                    self.log.set_status(incident_id, "resolved", f"cleared: {c.detail}")
-                with self.log.store.write() as conn:
-                    conn.execute("UPDATE health_alerts SET cleared_at = ? WHERE rule = ?"
-                                 " AND cleared_at IS NULL", [now, c.rule])
-                changes.append(f"cleared {c.rule}: {c.detail}")
         return changes
 
 

@@ -54,9 +54,10 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def related(a: str, b: str) -> bool:
-    """Whether two incident kinds can describe one situation."""
-    return a == b or IncidentKind.OTHER in (a, b) or any(
-        a in group and b in group for group in RELATED_KINDS)
+    """Whether two incident kinds can describe one situation: the same kind, or two of
+    one group of :data:`RELATED_KINDS`. ``other`` is related to nothing else: a call
+    about "something" must not vanish into whatever happens to be near."""
+    return a == b or any(a in group and b in group for group in RELATED_KINDS)
 
 
 @dataclass(frozen=True)
@@ -231,41 +232,43 @@ def find_merge(log: IncidentLog, call: Call, hq: HqSection, footprints: list[Foo
 def take_call(log: IncidentLog, call: Call, hq: HqSection, footprints: list[Footprint],
               now_ms: int | None = None) -> CallOutcome:
     """Turn ``call`` into an incident or merge it; link cameras and the nearest drone;
-    keep the callback number in the local table. Runs on the store thread."""
+    keep the callback number in the local table, all in one transaction. Runs on the
+    store thread."""
     now = wall_ms() if now_ms is None else now_ms
-    where = call.location
-    match = find_merge(log, call, hq, footprints, now)
-    said = call.description[:_MAX_NOTE]
-    if match is not None:
-        incident, dist = match
-        log.add_note(incident.id, f"Emergency call ({call.kind.value}, severity "
-                     f"{call.severity}, {dist:.0f} m from this incident): {said}")
-        if call.severity > incident.severity:
-            log.update(incident.id, {"severity": call.severity})
-    else:
-        incident = log.create(title=call.incident_title(), kind=call.kind.value,
-                              severity=call.severity, source=Source.CALL.value,
-                              location=where.model_dump(exclude_none=True),
-                              description=call.description)
-        dist = None
-    linked = {(link.target, link.ref) for link in incident.links}
-    cameras: list[str] = []
-    drone: str | None = None
-    if where.lat is not None and where.lon is not None:
-        cameras = [f.camera for f in footprints if f.covers(where.lat, where.lon)]
-        drones = live_drones(log.store.conn, now, hq.drone_max_age_s)
-        if drones:
-            nearest = min(drones, key=lambda d: distance_m(where.lat or 0.0, where.lon or 0.0,
-                                                           d.lat, d.lon))
-            drone = nearest.vehicle
-    for name in cameras:
-        if ("camera", name) not in linked:
-            log.link(incident.id, "camera", name)
-    if drone is not None and ("drone", drone) not in linked:
-        log.link(incident.id, "drone", drone)
-    if hq.share_callback_numbers:
-        log.add_note(incident.id, f"Callback number: {call.callback}")
+    # One transaction: a call is taken whole (incident or merge, links, the caller's
+    # number) or not at all, so a call-taker who retries after a crash files it once.
     with log.store.write() as conn:
+        where = call.location
+        match = find_merge(log, call, hq, footprints, now)
+        said = call.description[:_MAX_NOTE]
+        if match is not None:
+            incident, dist = match
+            log.add_note(incident.id, f"Emergency call ({call.kind.value}, severity "
+                         f"{call.severity}, {dist:.0f} m from this incident): {said}")
+            if call.severity > incident.severity:
+                log.update(incident.id, {"severity": call.severity})
+        else:
+            incident = log.create(title=call.incident_title(), kind=call.kind.value,
+                                  severity=call.severity, source=Source.CALL.value,
+                                  location=where.model_dump(exclude_none=True),
+                                  description=call.description)
+            dist = None
+        linked = {(link.target, link.ref) for link in incident.links}
+        cameras: list[str] = []
+        drone: str | None = None
+        if where.lat is not None and where.lon is not None:
+            cameras = [f.camera for f in footprints if f.covers(where.lat, where.lon)]
+            lat, lon = where.lat, where.lon
+            drones = live_drones(conn, now, hq.drone_max_age_s)
+            if drones:
+                drone = min(drones, key=lambda d: distance_m(lat, lon, d.lat, d.lon)).vehicle
+        for name in cameras:
+            if ("camera", name) not in linked:
+                log.link(incident.id, "camera", name)
+        if drone is not None and ("drone", drone) not in linked:
+            log.link(incident.id, "drone", drone)
+        if hq.share_callback_numbers:
+            log.add_note(incident.id, f"Callback number: {call.callback}")
         record_contact(conn, CallContact(incident.id, now, call.callback, match is not None))
     logger.info("call %s incident %s (%d camera(s), drone %s)",
                 "merged into" if match else "opened", incident.id, len(cameras), drone or "-")

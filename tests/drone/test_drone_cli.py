@@ -66,7 +66,7 @@ def test_status_shows_latest_samples_and_open_alerts(node_dir):
                                  loss_pct=0.0)
         raise_ = AlertAction(Action.RAISE, "D1", "battery", 4, "Drone D1: battery critical",
                              "Battery at 14%.", {"lat": 21.5, "lon": 39.5})
-        outcome = record(log, [sample], [raise_], 1_000)
+        outcome = record(log, [sample], [raise_])
     (_, incident), = outcome.incidents
     result = runner.invoke(main, ["drone", "status", "--dir", str(node_dir)])
     assert result.exit_code == 0, result.output

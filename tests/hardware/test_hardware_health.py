@@ -78,7 +78,7 @@ def test_raised_once_updated_then_resolved(log):
     incident_id = alerts.open_alerts()["disk_full"]
     incident = log.get(incident_id)
     assert (incident.title, incident.kind, incident.severity, incident.source) == (
-        "Node disk nearly full", "other", 3, "analytics")
+        "Node disk nearly full", "node_disk", 3, "hardware")
     assert (incident.location["lat"], incident.location["lon"]) == (47.662, -122.326)
 
     assert alerts.apply(evaluate(readings(disk=93), LIMITS)) == []  # same severity: quiet

@@ -11,10 +11,13 @@ from hqhelp import LAT0, LON0, FixedClock, gate_camera, offset
 
 from fieldkit.analytics.config import CamerasSection
 from fieldkit.errors import InvalidActionError
+from fieldkit.hardware.gpsd import Fix
+from fieldkit.hardware.health import Condition, HealthAlerts
 from fieldkit.hq.calls import contacts_of, parse_call
 from fieldkit.hq.config import HqSection
 from fieldkit.hq.fusion import camera_footprints, distance_m, take_call
 from fieldkit.identity import NodeIdentity
+from fieldkit.vocabulary import IncidentKind
 
 NUMBER = "+966 55 123 4567"
 HQ_ID = NodeIdentity.generate("HQ")
@@ -113,6 +116,7 @@ def test_a_call_about_an_analytics_incident_is_merged_not_duplicated(make_log):
     (400, 60, "crowd_flow"),     # too far
     (40, 900, "crowd_flow"),     # too long ago
     (40, 60, "fire"),            # another situation
+    (40, 60, "other"),           # "other" is no wildcard
 ])
 def test_a_call_elsewhere_later_or_about_something_else_opens_its_own(make_log, north_m,
                                                                       wait_s, kind):
@@ -123,6 +127,27 @@ def test_a_call_elsewhere_later_or_about_something_else_opens_its_own(make_log, 
     outcome = take_call(log, parse_call(_call(kind=kind)), HqSection(), [], now_ms=clock.now)
     assert not outcome.merged
     assert len(log.incidents()) == 2
+
+
+def test_a_medical_call_near_a_truck_on_battery_is_not_merged_into_it(make_log):
+    """The truck's own trouble is a hardware incident of its own kind: a medical call
+    56 m away is another situation (it was merged into "Truck running on battery")."""
+    clock = FixedClock()
+    log = make_log(HQ_ID, clock=clock)
+    lat, lon = offset(56, 0)
+    at = Fix(lat=lat, lon=lon, mode=3, alt_m=None, speed_ms=None, track_deg=None, eph_m=5.0,
+             gps_time=None, device=None, received_ms=clock.now)
+    HealthAlerts(log).apply([Condition("on_battery", IncidentKind.NODE_POWER, True, 3,
+                                       "Truck running on battery", "mains lost")], at=at)
+    (truck,) = log.incidents()
+    assert (truck.kind, truck.source) == ("node_power", "hardware")
+    clock.advance(60)
+    call = parse_call(_call(kind="medical", description="man collapsed near the truck"))
+    outcome = take_call(log, call, HqSection(), [], now_ms=clock.now)
+    assert not outcome.merged
+    assert outcome.incident.title == "Call: medical"
+    assert log.get(truck.id).notes == []
+    assert distance_m(LAT0, LON0, lat, lon) == pytest.approx(56, abs=0.5)
 
 
 def test_the_merge_distance_and_window_are_configurable(make_log):
