@@ -15,7 +15,7 @@ from dataclasses import astuple, dataclass, fields
 
 from drone.rules import Action, AlertAction, OpenAlert
 from drone.state import TelemetrySample
-from fieldkit.alerts import Alert, clear, open_alerts, raise_or_update
+from fieldkit.alerts import Alert, Change, clear, open_alerts, raise_or_update
 from fieldkit.errors import FieldkitError, StoreError
 from fieldkit.log import IncidentLog
 from fieldkit.store import Store
@@ -92,7 +92,8 @@ def _carry_out(log: IncidentLog, a: AlertAction) -> str | None:
         log, Alert(subject(a.vehicle), a.rule, a.title, IncidentKind.DRONE, a.severity,
                    Source.DRONE, a.detail, a.location, ((LinkTarget.DRONE, a.vehicle),)),
         note=a.detail if a.action is Action.ESCALATE else None)
-    logger.warning("%s (incident %s %s)", a.title, outcome.incident.id, outcome.change)
+    what = "" if outcome.change is Change.RAISED else f" {outcome.change}"
+    logger.warning("%s (incident %s%s)", a.title, outcome.incident.id, what)
     return outcome.incident.id
 
 
