@@ -29,6 +29,9 @@ class IncidentKind(StrEnum):
     NODE_HEAT = "node_heat"
     NODE_POWER = "node_power"
     NODE_CLOCK = "node_clock"
+    # The city's sensors and transit (sensors/): a silent sensor; a transit breakdown.
+    SENSOR_FAULT = "sensor_fault"
+    TRANSPORT = "transport"
     OTHER = "other"
 
 
@@ -59,6 +62,7 @@ class Source(StrEnum):
     DRONE = "drone"
     CALL = "call"
     HARDWARE = "hardware"
+    SENSOR = "sensor"
 
 
 class LinkTarget(StrEnum):

@@ -24,12 +24,13 @@ from aiohttp import web
 
 from fieldkit.appkeys import CONFIG, WORKER
 from fieldkit.config import Config
-from fieldkit.errors import ConfigError, IngestError, InvalidActionError
+from fieldkit.errors import ConfigError, FieldkitError, IngestError, InvalidActionError
 from fieldkit.hlc import wall_ms
 from fieldkit.query import query_limit
 from fieldkit.tasks import cancel_and_wait
 from fieldkit.worker import LogWorker
 from sensors.config import SensorsSection
+from sensors.incidents import SensorWatch
 from sensors.mqtt import BrokerSettings, Delivery, MqttIngest, tls_context
 from sensors.readings import Reading, parse_payload, recent_readings, store_readings
 from sensors.zones import ZoneBoard
@@ -127,7 +128,8 @@ async def _sensors_ctx(app: web.Application) -> AsyncIterator[None]:
                 runtime.warn(sensor.id, f"sensors: {exc}; reading dropped")
         await accept(runtime, worker, readings)
 
-    tasks = [asyncio.create_task(_advance(runtime), name="sensors-zones")]
+    watch = SensorWatch(worker, runtime.board, wall_ms())
+    tasks = [asyncio.create_task(_advance(runtime, watch), name="sensors-zones")]
     if runtime.settings.mqtt.enabled and by_topic:
         runtime.ingest = MqttIngest(broker_settings(config), sorted(by_topic), handle)
         await runtime.ingest.start()
@@ -159,10 +161,16 @@ def _store(worker: LogWorker, readings: list[Reading]) -> int:
         return store_readings(conn, readings)
 
 
-async def _advance(runtime: SensorsRuntime) -> None:
+async def _advance(runtime: SensorsRuntime, watch: SensorWatch) -> None:
+    await watch.load()
     while True:
-        for zone in runtime.board.evaluate(wall_ms()):
+        now = wall_ms()
+        for zone in runtime.board.evaluate(now):
             logger.info("zone %s: %s", zone.section.name, zone.state.label)
+        try:
+            await watch.step(now)
+        except FieldkitError:  # a busy or full store: try again next tick, keep measuring
+            logger.exception("sensors: cannot write the zone incidents")
         await asyncio.sleep(TICK_S)  # the state machine's clock
 
 

@@ -27,7 +27,8 @@ CATEGORY: dict[str, str] = {
     IncidentKind.TRAFFIC: "Transport", IncidentKind.DRONE: "Safety",
     IncidentKind.CAMERA_FAULT: "Infra", IncidentKind.NODE_DISK: "Infra",
     IncidentKind.NODE_HEAT: "Infra", IncidentKind.NODE_POWER: "Infra",
-    IncidentKind.NODE_CLOCK: "Infra", IncidentKind.OTHER: "Other",
+    IncidentKind.NODE_CLOCK: "Infra", IncidentKind.SENSOR_FAULT: "Infra",
+    IncidentKind.TRANSPORT: "Transport", IncidentKind.OTHER: "Other",
 }
 SEVERITY = {5: "Extreme", 4: "Severe", 3: "Moderate", 2: "Minor", 1: "Minor"}
 DEFAULT_RADIUS_KM = 0.1

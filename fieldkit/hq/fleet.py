@@ -1,7 +1,8 @@
 """The fleet picture, as HQ (or any node) sees it from the logs it holds: per node, the
 last sync contact, the last event heard, its open incidents, and the cameras and drones
 it has reported (linked to incidents or placed incidents by), with those in an open fault
-or drone alert marked down.
+or drone alert marked down, and the zone states and sensor health its city sensors
+reported (through the sensors part's incidents: readings themselves never leave a node).
 
 What runs on this node itself (cameras, drones) is added live by the service from the
 running parts; other trucks' equipment is known only through their synced events.
@@ -9,11 +10,18 @@ running parts; other trucks' equipment is known only through their synced events
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from fieldkit.fold import Incident
 from fieldkit.hlc import to_wall_ms
 from fieldkit.log import IncidentLog
-from fieldkit.vocabulary import IncidentKind
+from fieldkit.vocabulary import IncidentKind, Source
+
+#: The states a sensors zone incident names as the last word of its title, while open
+#: (sensors.incidents); a resolved one means the zone is free again.
+ZONE_STATES = ("dense", "congested", "blocked")
+_ZONE_KINDS = (IncidentKind.CROWD_DENSITY, IncidentKind.TRAFFIC)
 
 
 def _age_s(now_ms: int, ms: int | None) -> float | None:
@@ -29,7 +37,8 @@ def fleet_picture(log: IncidentLog, node: str, now_ms: int) -> dict[str, Any]:
         return nodes.setdefault(name, {
             "node": name, "self": name == node, "last_sync_s_ago": None,
             "last_sync_error": None, "last_event_s_ago": None, "events": 0,
-            "open_incidents": 0, "top_incidents": [], "cameras": {}, "drones": {}})
+            "open_incidents": 0, "top_incidents": [], "cameras": {}, "drones": {},
+            "zones": {}, "sensors_silent": None})
 
     entry(node)
     for origin, count, hlc in conn.execute(
@@ -64,8 +73,38 @@ def fleet_picture(log: IncidentLog, node: str, now_ms: int) -> dict[str, Any]:
                 if link.target == "drone":
                     drone = e["drones"].setdefault(link.ref, {"last_seen_s_ago": None})
                     drone.update(down=True, alert=incident.title)
+        if incident.kind == IncidentKind.SENSOR_FAULT and incident.source == Source.SENSOR:
+            e["sensors_silent"] = incident.description
+    zone_incidents = [i for kind in _ZONE_KINDS for i in log.incidents(kind=kind)]
+    for zone in zone_states(zone_incidents):
+        entry(zone["node"])["zones"][zone["zone"]] = {
+            "state": zone["state"], "since_s_ago": _age_s(now_ms, zone["since_ms"]),
+            "incident": zone["incident"]}
     ordered = sorted(nodes.values(), key=lambda n: (not n["self"], n["node"]))
     return {"node": node, "nodes": ordered}
+
+
+def zone_states(incidents: Iterable[Incident]) -> list[dict[str, Any]]:
+    """Per (node, zone) its city sensors reported degraded, what the latest incident
+    says: dense, congested or blocked while open, free once resolved."""
+    latest: dict[tuple[str, str], Incident] = {}
+    for incident in incidents:
+        zone = (incident.location or {}).get("zone")
+        if incident.source != Source.SENSOR or incident.kind not in _ZONE_KINDS or not zone:
+            continue
+        key = (incident.reported_by, str(zone))
+        if key not in latest or incident.updated_at > latest[key].updated_at:
+            latest[key] = incident
+    out = []
+    for (node, zone), incident in sorted(latest.items()):
+        word = incident.title.rsplit(" ", 1)[-1]
+        state = ("free" if not incident.status.is_open
+                 else word if word in ZONE_STATES else "degraded")
+        loc = incident.location or {}
+        out.append({"node": node, "zone": zone, "state": state,
+                    "since_ms": incident.updated_at, "incident": incident.id,
+                    "lat": loc.get("lat"), "lon": loc.get("lon")})
+    return out
 
 
 def fleet_table(picture: dict[str, Any]) -> str:

@@ -1,6 +1,7 @@
 """The HQ picture as one GeoJSON FeatureCollection (RFC 7946): the incidents as
 :func:`fieldkit.export.geojson` writes them (``layer = "incident"``, plus their links),
-camera footprints as polygons, live drones and this truck as points. Positions are
+camera footprints as polygons, live drones, this truck and the zones city sensors
+reported (``layer = "zone"``, with their state) as points. Positions are
 ``[longitude, latitude]``; polygons are closed and counter-clockwise."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 from fieldkit.export import geojson, iso
 from fieldkit.fold import Incident
 from fieldkit.hq.cot import TruckPosition
+from fieldkit.hq.fleet import zone_states
 from fieldkit.hq.fusion import DronePosition, Footprint
 
 
@@ -39,6 +41,14 @@ def picture_geojson(incidents: Sequence[Incident], footprints: Sequence[Footprin
                          "geometry": {"type": "Point", "coordinates": [d.lon, d.lat]},
                          "properties": {"layer": "drone", "name": d.vehicle,
                                         "sampled_at": iso(d.at_ms)}})
+    for zone in zone_states(incidents):
+        if zone["lat"] is None or zone["lon"] is None:
+            continue
+        features.append({"type": "Feature", "id": f"zone:{zone['node']}:{zone['zone']}",
+                         "geometry": {"type": "Point", "coordinates": [zone["lon"], zone["lat"]]},
+                         "properties": {"layer": "zone", "name": zone["zone"],
+                                        "node": zone["node"], "state": zone["state"],
+                                        "since": iso(zone["since_ms"])}})
     if truck is not None:
         features.append({"type": "Feature", "id": f"truck:{node}",
                          "geometry": {"type": "Point", "coordinates": [truck.lon, truck.lat]},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from fieldkit.config import Config
 from sensors.broker import BrokerTls
 from sensors.config import SensorsSection
 
+_SESSIONS = itertools.count()
 USER, PASSWORD = "fieldkit-t01", "s3cret-broker-pass"
 
 
@@ -64,7 +66,9 @@ def turnstile_zone(port: int, **mqtt: Any) -> dict[str, Any]:
         "enabled": True,
         "push_token": "push-token-0123456789",
         "dwell_s": 1.0,
-        "mqtt": {"port": port, **mqtt},
+        # Its own persistent session per test: what one test's node left unacknowledged
+        # at stop is redelivered to the next node with that client id (at least once).
+        "mqtt": {"port": port, "client_id": f"test-{next(_SESSIONS)}", **mqtt},
         "zones": [{"name": "concourse", "area_m2": 200, "exit_width_m": 4,
                    "neighbours": ["plaza"], "position": [48.58, 7.75]},
                   {"name": "plaza", "area_m2": 1000, "exit_width_m": 20}],
