@@ -28,6 +28,7 @@ from fieldkit.errors import ConfigError, FieldkitError, IngestError, InvalidActi
 from fieldkit.hlc import wall_ms
 from fieldkit.query import query_limit
 from fieldkit.tasks import cancel_and_wait
+from fieldkit.views import ErrorView, PushView, SensorReadingList, SensorsView, respond
 from fieldkit.worker import LogWorker
 from sensors.config import SensorsSection
 from sensors.incidents import SensorWatch
@@ -72,15 +73,14 @@ def install_sensors(app: web.Application) -> None:
     config = app[CONFIG]
     settings = config.sensors
     runtime = app[SENSORS] = SensorsRuntime(settings, ZoneBoard(settings))
+    app.add_routes([web.get("/api/sensors", get_sensors),
+                    web.get("/api/sensors/readings", get_readings)])
     if not settings.enabled:
-        app.add_routes([web.get("/api/sensors", get_sensors)])
         return
     runtime.push_token = read_secret(config, settings.push_token, settings.push_token_file,
                                      "sensors -> push_token_file")
     app.cleanup_ctx.append(_sensors_ctx)
-    app.add_routes([web.get("/api/sensors", get_sensors),
-                    web.get("/api/sensors/readings", get_readings),
-                    web.post("/sensors/readings", post_readings)])
+    app.add_routes([web.post("/sensors/readings", post_readings)])
 
 
 def read_secret(config: Config, inline: Any, path_setting: Any, where: str) -> str | None:
@@ -180,7 +180,7 @@ async def get_sensors(request: web.Request) -> web.Response:
     body.update(enabled=runtime.settings.enabled, stored=runtime.stored,
                 duplicates=runtime.duplicates,
                 mqtt=runtime.ingest.snapshot() if runtime.ingest else {"state": "disabled"})
-    return web.json_response(body)
+    return respond(SensorsView.model_validate(body))
 
 
 async def get_readings(request: web.Request) -> web.Response:
@@ -188,7 +188,7 @@ async def get_readings(request: web.Request) -> web.Response:
     worker = request.app[WORKER]
     rows = await worker.call(lambda: recent_readings(worker.log.store.conn,
                                                      request.query.get("sensor"), limit))
-    return web.json_response(rows)
+    return respond(SensorReadingList.model_validate(rows))
 
 
 async def post_readings(request: web.Request) -> web.Response:
@@ -197,7 +197,7 @@ async def post_readings(request: web.Request) -> web.Response:
     expected = f"Bearer {runtime.push_token}".encode() if runtime.push_token else None
     given = request.headers.get("Authorization", "").encode()
     if expected is None or not hmac.compare_digest(given, expected):
-        return web.json_response({"error": "missing or wrong push token"}, status=401)
+        return respond(ErrorView(error="missing or wrong push token"), 401)
     try:
         body = json.loads(await request.read())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -218,4 +218,4 @@ async def post_readings(request: web.Request) -> web.Response:
         except IngestError as exc:
             raise InvalidActionError(f"reading {i}: {exc}") from exc
     new = await accept(runtime, request.app[WORKER], readings)
-    return web.json_response({"stored": new, "duplicates": len(readings) - new}, status=201)
+    return respond(PushView(stored=new, duplicates=len(readings) - new), 201)

@@ -36,12 +36,24 @@ from fieldkit.views.parts import (
     ZoneView,
 )
 from fieldkit.views.requests import AssignBody, LinkBody, NoteBody, StatusBody
+from fieldkit.views.sensors import (
+    FleetZone,
+    MqttView,
+    PushView,
+    SensorReadingList,
+    SensorReadingView,
+    SensorsView,
+    SensorView,
+    SensorZoneView,
+)
 
 __all__ = [
     "ApplyView", "AssignBody", "CallView", "CameraView", "CamerasView", "CapListView",
     "CapRef", "DroneView", "DronesView", "ErrorView", "EventView", "FleetNode", "FleetView",
-    "GeoJsonView", "GroundPointView", "HardwareView", "HealthView", "KitView", "LinkBody",
-    "LinkView", "LiveDrone", "LiveFeedsView", "LiveParts", "NoteBody", "PeerView",
-    "PositionSample", "RejectionView", "StatusBody", "SyncStatusView", "TopIncident",
-    "View", "WebrtcSessionView", "WebrtcView", "ZoneView", "respond",
+    "FleetZone", "GeoJsonView", "GroundPointView", "HardwareView", "HealthView", "KitView",
+    "LinkBody", "LinkView", "LiveDrone", "LiveFeedsView", "LiveParts", "MqttView",
+    "NoteBody", "PeerView", "PositionSample", "PushView", "RejectionView", "SensorReadingList",
+    "SensorReadingView", "SensorView", "SensorZoneView", "SensorsView", "StatusBody",
+    "SyncStatusView", "TopIncident", "View", "WebrtcSessionView", "WebrtcView", "ZoneView",
+    "respond",
 ]

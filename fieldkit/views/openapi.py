@@ -5,7 +5,8 @@ Each row names a route's method, path, parameters, request body and response mod
 schemas are pydantic's JSON schema of those models. The document lists only the rows
 whose route the running node serves (a node without drones has no ``/api/drones``).
 Not in it: the sync protocol under ``/sync/`` (signed node-to-node requests, see
-:mod:`sync.http`), WHIP (SDP offers) and the static ``/live`` and ``/publish`` pages.
+:mod:`sync.http`), WHIP (SDP offers), the static ``/live`` and ``/publish`` pages, and
+``/sensors/readings`` (city systems push readings with their own token: the README).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from fieldkit.views.parts import (
     WebrtcView,
 )
 from fieldkit.views.requests import AssignBody, LinkBody, NoteBody, StatusBody, one_of
+from fieldkit.views.sensors import SensorReadingList, SensorsView
 from fieldkit.vocabulary import Agency
 
 _REF = "#/components/schemas/{model}"
@@ -156,6 +158,11 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/hardware", "The truck's position and health", HardwareView),
     Route("GET", "/api/hardware/positions", "Stored truck positions, newest first",
           PositionList, params=(_LIMIT,)),
+    Route("GET", "/api/sensors", "City sensors: zone states, sensor health, the broker",
+          SensorsView),
+    Route("GET", "/api/sensors/readings", "Stored sensor readings, newest first",
+          SensorReadingList, params=(
+              Param("sensor", "query", "Only this sensor", {"type": "string"}), _LIMIT)),
     Route("POST", "/api/calls", "Take an emergency call (201 new incident, 200 merged)",
           CallView, (200, 201), body=Call),
     Route("GET", "/api/hq/fleet", "Per node: sync, open incidents, cameras, drones",

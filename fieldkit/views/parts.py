@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, RootModel
 
 from fieldkit.views._base import View
+from fieldkit.views.sensors import FleetZone
 
 # --- cameras ------------------------------------------------------------------------------
 
@@ -207,6 +208,10 @@ class FleetNode(View):
     top_incidents: list[TopIncident]
     cameras: dict[str, KitView]
     drones: dict[str, KitView]
+    zones: dict[str, FleetZone] = Field(
+        default_factory=dict, description="Zones its city sensors reported degraded")
+    sensors_silent: str | None = Field(
+        None, description="Its open silent-sensor incident's description (None: all heard)")
 
 
 class LiveDrone(View):

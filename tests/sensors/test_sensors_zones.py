@@ -125,3 +125,11 @@ def test_units_must_fit_the_kind():
                                "units": "persons"})
     with pytest.raises(ValueError, match="units 'persons' do not fit kind road_speed"):
         SensorsSection.model_validate(section)
+
+
+def test_views_have_every_field_of_the_snapshot():
+    from fieldkit.views import SensorView, SensorZoneView
+
+    snapshot = _board().snapshot(T0)
+    assert set(SensorZoneView.model_fields) == set(snapshot["zones"][0])
+    assert set(SensorView.model_fields) == set(snapshot["sensors"][0])

@@ -1,0 +1,99 @@
+"""Views of the sensors part (city people counters, turnstiles, road sensors): zone
+states, sensor health, the broker connection and stored readings. Ages are computed when
+the answer was made (``*_s``); times are node wall-clock milliseconds (``*_ms``)."""
+
+from __future__ import annotations
+
+from pydantic import Field, RootModel
+
+from fieldkit.views._base import View
+
+
+class SensorZoneView(View):
+    """A zone as its city sensors see it."""
+
+    zone: str = Field(description="Zone name")
+    kind: str = Field(description="pedestrian or road")
+    state: str = Field(description="unknown, free, dense, congested or blocked")
+    state_age_s: float = Field(ge=0, description="Seconds since the zone took that state")
+    measure: str | None = Field(description="What the state is judged on: density "
+                                "(persons/m²) or road_occupancy (%); None: no fresh sensor")
+    value: float | None = Field(description="That measure now")
+    occupancy: float | None = Field(description="People inside (gated pedestrian zones)")
+    occupancy_band: tuple[float, float] | None = Field(
+        description="Low and high bound of the occupancy: counters miss and double people")
+    drift: float | None = Field(description="Estimate minus an absolute count at the last "
+                                "correction (people)")
+    inflow_p_s: float | None = Field(description="Persons per second in, over the flow window")
+    outflow_p_s: float | None = Field(description="Persons per second out")
+    outflow_pm_s: float | None = Field(description="Outflow per metre of exit width")
+    spare_capacity: float | None = Field(description="People it can take before it is dense")
+    sensors: list[str] = Field(description="Ids of the sensors that see it")
+
+
+class SensorView(View):
+    """One declared sensor's health."""
+
+    id: str = Field(description="Sensor id")
+    kind: str = Field(description="people_count, occupancy, line_in/out, turnstile_in/out, "
+                      "road_speed, road_flow or road_occupancy")
+    zone: str | None = Field(description="The zone it sees")
+    value: float | None = Field(description="Its latest value (None: never heard)")
+    age_s: float | None = Field(description="Seconds since its latest reading arrived")
+    healthy: bool = Field(description="Heard within 3 expected intervals")
+    received: int = Field(ge=0, description="Readings accepted since the node started")
+    out_of_order: int = Field(ge=0, description="Of those, older than one already held")
+    rejected: int = Field(ge=0, description="Payloads refused (malformed, out of range)")
+    last_error: str | None = Field(description="Why the last refused payload was refused")
+
+
+class MqttView(View):
+    """The connection to the broker (``{"state": "disabled"}`` when off)."""
+
+    state: str = Field(description="disabled, new, connecting, connected, backoff, stopped")
+    broker: str | None = Field(None, description="host:port")
+    tls: bool | None = Field(None, description="Whether the connection uses TLS")
+    connects: int | None = Field(None, ge=0, description="Successful connections so far")
+    last_error: str | None = Field(None, description="Why the last attempt failed")
+
+
+class SensorsView(View):
+    """``GET /api/sensors``: zone states, sensor health and the broker connection."""
+
+    enabled: bool = Field(description="Whether the sensors part runs")
+    zones: list[SensorZoneView]
+    sensors: list[SensorView]
+    stored: int = Field(ge=0, description="Readings stored since the node started")
+    duplicates: int = Field(ge=0, description="Readings skipped as already held")
+    mqtt: MqttView
+
+
+class SensorReadingView(View):
+    sensor: str
+    kind: str
+    zone: str | None
+    value: float
+    at_ms: int = Field(description="When measured (node wall clock)")
+    sensor_ms: int | None = Field(description="The sensor's own stamp, as sent")
+    received_ms: int = Field(description="Arrival at this node")
+    via: str = Field(description="mqtt or http")
+
+
+class SensorReadingList(RootModel[list[SensorReadingView]]):
+    """Stored readings, newest first."""
+
+
+class PushView(View):
+    """``POST /sensors/readings``: what a push stored."""
+
+    stored: int = Field(ge=0, description="Readings new to this node")
+    duplicates: int = Field(ge=0, description="Readings it already held (a retried push)")
+
+
+class FleetZone(View):
+    """A zone a node's city sensors reported degraded, as its latest incident says."""
+
+    state: str = Field(description="dense, congested or blocked while open; free once "
+                       "resolved")
+    since_s_ago: float | None = Field(description="Seconds since that incident changed")
+    incident: str = Field(description="The zone's incident")
