@@ -339,3 +339,16 @@ def m011_alerts_moved(db: Database) -> None:
         "DROP TABLE camera_alerts",
         "DROP TABLE health_alerts",
     )
+
+
+@_migration
+def m012_zone_estimate(db: Database) -> None:
+    """Each zone window says how sure its count is: the persons/m² band, how it was
+    estimated (detector, density, fused) and why it is uncertain (NULL: validated)."""
+    _run(
+        db,
+        "ALTER TABLE zone_metrics ADD COLUMN density_low REAL",
+        "ALTER TABLE zone_metrics ADD COLUMN density_high REAL",
+        "ALTER TABLE zone_metrics ADD COLUMN method TEXT",
+        "ALTER TABLE zone_metrics ADD COLUMN uncertain TEXT",
+    )

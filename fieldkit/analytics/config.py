@@ -184,6 +184,14 @@ class CamerasSection(_Section):
                          description="torch threads used by the detector")
     window_s: float = Field(5.0, ge=0.5, le=600, title="Metrics window",
                             description="Seconds per stored zone-metrics row")
+    density_every_s: float = Field(
+        3.0, ge=0, le=600, title="Density map period",
+        description="Seconds between density-map (CSRNet) runs per camera on the zones' region "
+        "(density changes over seconds, a run costs ~0.3-1 s); 0 turns the map off and "
+        "leaves the detector alone, marked uncertain in a crowd")
+    density_weights: Path | None = Field(
+        None, title="Density map weights",
+        description="CSRNet weights (.npz); unset: the ones shipped by the csrnet package")
     rules: RulesSection = Field(default_factory=RulesSection, title="Rules",
                                 description="Thresholds and dwell times")
     cameras: list[CameraSection] = Field(default_factory=list, title="Cameras",

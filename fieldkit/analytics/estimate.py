@@ -66,18 +66,24 @@ class Estimate:
 
     def describe(self, area_m2: float | None = None) -> str:
         """"4.8/m² (3.9-5.6), density map" or "31 (25-39), detector"."""
-        name = {"detector": "detector", "density": "density map", "fused": "detector + map"}
-        if area_m2:
-            text = (f"{self.count / area_m2:.1f}/m² ({self.low / area_m2:.1f}-"
-                    f"{self.high / area_m2:.1f}), {name[self.method]}")
-        else:
-            text = f"{self.count:.0f} ({self.low:.0f}-{self.high:.0f}), {name[self.method]}"
+        area = area_m2 or 1.0
+        text = band_text(self.count / area, self.low / area, self.high / area, self.method,
+                         "/m²" if area_m2 else "")
         return text + (f"; uncertain: {self.uncertain}" if self.uncertain else "")
 
 
-def detector_estimate(detections: list[Detection]) -> Estimate:
-    """The detector alone: a lower bound that widens upwards as the crowd grows."""
-    n = len(detections)
+def band_text(value: float, low: float, high: float, method: str, unit: str = "/m²") -> str:
+    """"4.8/m² (3.9-5.6), density map": a figure, its band and how it was found."""
+    name = {"detector": "detector", "density": "density map", "fused": "detector + map"}
+    digits = 1 if unit else 0
+    return (f"{value:.{digits}f}{unit} ({low:.{digits}f}-{high:.{digits}f}), "
+            f"{name.get(method, method)}")
+
+
+def detector_estimate(detections: list[Detection] | int) -> Estimate:
+    """The detector alone (its boxes or their number): a lower bound that widens upwards
+    as the crowd grows."""
+    n = detections if isinstance(detections, int) else len(detections)
     high = n / (1 - MISS * min(1.0, n / SATURATES))
     uncertain = "the detector saturates in a crowd" if n >= SATURATES else ""
     return Estimate(float(n), float(n), round(high, 1), "detector", n, None, uncertain)

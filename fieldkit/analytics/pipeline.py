@@ -29,6 +29,7 @@ import numpy as np
 
 from fieldkit.analytics.calibration import Calibration
 from fieldkit.analytics.config import CameraSection, CamerasSection
+from fieldkit.analytics.density import DensityCounter
 from fieldkit.analytics.detector import (
     Detection,
     Detector,
@@ -49,6 +50,7 @@ from fieldkit.analytics.rules import (
     open_alerts,
 )
 from fieldkit.analytics.tracker import Track, Tracker
+from fieldkit.analytics.zonecount import ZoneCounter, load_density
 from fieldkit.analytics.zones import (
     WindowAccumulator,
     Zone,
@@ -82,8 +84,7 @@ class FrameResult:
     snapshot: bytes | None = None
 
 
-def zones_roi(zones: list[Zone], calibration: Calibration, width: int, height: int
-              ) -> tuple[int, int, int, int] | None:
+def zones_roi(zones: list[Zone], width: int, height: int) -> tuple[int, int, int, int] | None:
     """Pixel rectangle holding every zone and the people standing in them (heads reach
     above the zone's image): None when that is most of the frame anyway."""
     if not zones:
@@ -91,9 +92,7 @@ def zones_roi(zones: list[Zone], calibration: Calibration, width: int, height: i
     xs: list[float] = []
     ys: list[float] = []
     for zone in zones:
-        for (gx, gy), (u, v) in zip(zone.polygon, zone.image_polygon, strict=True):
-            side = calibration.ground_to_image(np.array([[gx + 1.0, gy]]))[0]
-            px_per_m = float(np.hypot(side[0] - u, side[1] - v))
+        for (u, v), px_per_m in zip(zone.image_polygon, zone.px_per_m, strict=True):
             xs += [u - px_per_m * 0.5, u + px_per_m * 0.5]
             ys += [v - px_per_m * 2.0, v + px_per_m * 0.2]
     x1, y1 = max(0, int(min(xs))), max(0, int(min(ys)))
@@ -141,11 +140,13 @@ class Analyser:
         them twice.
     :param gate: use the motion gate and the zone region of interest; False analyses the
         whole frame every time (the bench's naive baseline goes further still).
+    :param density: the node's density-map counter (None: the detector alone).
     """
 
     def __init__(self, camera: CameraSection, cameras: CamerasSection, detector: Detector,
                  active: dict[str, int] | None = None, *, gate: bool = True,
-                 refresh_s: float = 5.0, roi_imgsz_max: int = MAX_ROI_IMGSZ) -> None:
+                 refresh_s: float = 5.0, roi_imgsz_max: int = MAX_ROI_IMGSZ,
+                 density: DensityCounter | None = None) -> None:
         self.camera = camera
         self.name = camera.name
         self.detector = detector
@@ -156,6 +157,8 @@ class Analyser:
         self.zones = [Zone(z, self.calibration) for z in camera.zones] \
             if self.calibration else []
         self._zone_map = {z.name: z for z in self.zones}
+        self.counter = ZoneCounter(camera.name, self.zones, density, cameras.density_every_s)
+        self._detections: list[Detection] = []
         self.engine = RuleEngine(camera.name, cameras.rules, active)
         self.tracker = Tracker(frame_rate=camera.analyse_fps, confidence=detector.confidence)
         self.gate = MotionGate() if gate else None
@@ -180,7 +183,7 @@ class Analyser:
             return None
         if self._roi_for != (width, height):
             self._roi_for = (width, height)
-            self._roi = zones_roi(self.zones, self.calibration, width, height)
+            self._roi = zones_roi(self.zones, width, height)
         return self._roi
 
     def _roi_imgsz(self, roi: tuple[int, int, int, int] | None) -> int | None:
@@ -214,12 +217,17 @@ class Analyser:
             if self.calibration is not None and detections:
                 ground = self.calibration.image_to_ground(
                     np.array([d.foot for d in detections]))
-            self._people = ground
+            self._people, self._detections = ground, detections
             self._tracks = self.tracker.update(detections, t, ground)
             self._last_detect_t = t
             if self.gate is not None:
                 self.gate.mark_detected()
-        states = [measure(z, self._tracks, t, self._people) for z in self.zones]
+        if self.zones and self.counter.due(t):
+            h, w = image.shape[:2]
+            self.counter.run_map(image, self.roi(w, h), self._detections, t)
+        states = self.counter.refine(
+            [measure(z, self._tracks, t, self._people) for z in self.zones],
+            self._detections, self._people, t)
         self.last_states = states
         held = conditions(states, self._zone_map, self._tracks, self.rules, self.engine.active,
                           self._baselines)
@@ -433,10 +441,11 @@ class AnalyticsRuntime:
             return
         self._loop = asyncio.get_running_loop()
         self.detector = await asyncio.to_thread(load_detector, self.cameras, self.base_dir)
+        density = await asyncio.to_thread(load_density, self.cameras, self.base_dir)
         for cam in self.cameras.cameras:
             active = await self.worker.call(open_alerts, self.worker.log, cam.name)
             analyser = Analyser(cam, self.cameras, self.detector, active,
-                                roi_imgsz_max=self.cameras.roi_imgsz)
+                                roi_imgsz_max=self.cameras.roi_imgsz, density=density)
             camera_worker = await asyncio.to_thread(make_worker, cam, self.detector)
             pipeline = CameraPipeline(analyser, camera_worker,
                                       self._action_sink(_location(analyser)), self._store_sink)

@@ -19,6 +19,7 @@ from typing import Any
 
 from fieldkit import alerts
 from fieldkit.analytics.config import RulesSection
+from fieldkit.analytics.estimate import band_text
 from fieldkit.analytics.tracker import Track
 from fieldkit.analytics.zones import Zone, ZoneState
 from fieldkit.errors import FieldkitError
@@ -36,8 +37,8 @@ class Condition:
     """A situation that holds now."""
 
     rule: str
-    """density:ZONE, capacity:ZONE, counter_flow:ZONE, speed:ZONE, person_down:ZONE or
-    fault:KIND."""
+    """density:ZONE, uncertain:ZONE, capacity:ZONE, counter_flow:ZONE, speed:ZONE,
+    person_down:ZONE or fault:KIND."""
     kind: str
     """Incident kind."""
     severity: int
@@ -94,14 +95,23 @@ def conditions(states: list[ZoneState], zones: dict[str, Zone], tracks: list[Tra
         zone = zones[st.zone]
         key = f"density:{st.zone}"
         warn = rules.density_warn * (k if key in active else 1.0)
+        band = band_text(st.density, st.density_low, st.density_high, st.method)
         if st.density >= warn:
             critical = st.density >= rules.density_critical
             out.append(Condition(
                 key, "crowd_density", 5 if critical else 3,
                 f"{'Critical' if critical else 'High'} crowd density in {st.zone}",
-                f"{st.density:.1f} persons/m² ({st.count} people on {zone.area_m2:.0f} m², "
-                f"Fruin level {st.level}); warn at {rules.density_warn}, critical at "
+                f"{band} ({st.count} people on {zone.area_m2:.0f} m², Fruin level "
+                f"{st.level}); warn at {rules.density_warn}, critical at "
                 f"{rules.density_critical}", st.zone))
+        elif st.uncertain and st.density_high >= rules.density_warn:
+            # Never a falsely low density: the band reaches the warning and the estimators
+            # disagree (or one is out of what was validated), so the crew is told.
+            out.append(Condition(
+                f"uncertain:{st.zone}", "crowd_density", 3,
+                f"Crowd density uncertain in {st.zone}",
+                f"{band}: {st.uncertain}; up to {st.density_high:.1f}/m² cannot be ruled "
+                "out, check by eye", st.zone))
         key = f"capacity:{st.zone}"
         if zone.capacity is not None and st.count > zone.capacity * (k if key in active else 1):
             out.append(Condition(key, "crowd_density", 4, f"{st.zone} over capacity",
@@ -213,6 +223,7 @@ def _suggestion(cond: Condition, clear_s: float) -> str:
     what = cond.rule.split(":")[0]
     advice = {
         "density": "density is back below the warning level",
+        "uncertain": "the estimators agree again",
         "capacity": "the zone is back within capacity",
         "counter_flow": "the flow is one-way again",
         "speed": "the crowd moves at its usual speed again",

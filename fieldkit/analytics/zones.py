@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from fieldkit.analytics.calibration import Calibration, polygon_area
 from fieldkit.analytics.config import ZoneSection
+from fieldkit.analytics.estimate import Estimate, detector_estimate
 from fieldkit.analytics.tracker import Track
 
 #: Fruin's walkway levels of service: (letter, most persons/m²).
@@ -24,6 +26,8 @@ FRUIN_WALKWAY = (("A", 0.31), ("B", 0.43), ("C", 0.72), ("D", 1.08), ("E", 2.17)
 MOVING_M_S = 0.3
 STILL_M_S = 0.2
 COUNTER_DEG = 120.0
+#: Height of a head above the ground, metres (where the density map puts a person).
+HEAD_M = 1.6
 
 
 def fruin_level(density: float) -> str:
@@ -51,6 +55,13 @@ class Zone:
         self.polygon = calibration.ground_polygon(section.polygon)
         self.area_m2 = polygon_area(self.polygon)
         self.image_polygon = calibration.ground_to_image(self.polygon)
+        east = calibration.ground_to_image(self.polygon + np.array([1.0, 0.0]))
+        self.px_per_m = np.hypot(*(east - self.image_polygon).T)
+        """Pixels per ground metre at each corner (the scale of a person standing there)."""
+        # Where the heads of people standing in the zone are: each corner raised by a
+        # person's height (the calibration is of the ground; the picture's scale at a
+        # corner stands in for the vertical one).
+        self.head_polygon = self.image_polygon - np.outer(HEAD_M * self.px_per_m, [0.0, 1.0])
 
     def contains(self, x: float, y: float) -> bool:
         """Even-odd ray casting."""
@@ -86,6 +97,23 @@ class ZoneState:
     stationary_share: float
     """Share of people with a known speed who stand still."""
     track_ids: tuple[int, ...] = ()
+    density_low: float = 0.0
+    """Lower end of the persons/m² band."""
+    density_high: float = 0.0
+    """Upper end of the persons/m² band."""
+    method: str = "detector"
+    """How the count was found: detector, density (map) or fused."""
+    uncertain: str = ""
+    """Why the count should not be trusted (empty: within what was validated)."""
+
+    def with_estimate(self, est: Estimate, area_m2: float) -> ZoneState:
+        """This state with the count, density and band of ``est``."""
+        area = area_m2 if area_m2 > 0 else math.inf
+        count = round(est.count)
+        return replace(self, count=count, density=est.count / area,
+                       level=fruin_level(est.count / area), density_low=est.low / area,
+                       density_high=est.high / area, method=est.method,
+                       uncertain=est.uncertain)
 
 
 def measure(zone: Zone, tracks: list[Track], t: float,
@@ -115,10 +143,10 @@ def measure(zone: Zone, tracks: list[Track], t: float,
             against = sum(angle_between(bearing(float(v[0]), float(v[1])), main) > COUNTER_DEG
                           for v in vs)
             counter = against / len(moving)
-    density = count / zone.area_m2 if zone.area_m2 > 0 else 0.0
-    return ZoneState(zone.name, t, count, density, fruin_level(density), speed, direction,
-                     len(moving), counter, len(still) / len(with_speed) if with_speed else 0.0,
-                     tuple(tr.id for tr in inside))
+    state = ZoneState(zone.name, t, count, 0.0, "A", speed, direction, len(moving), counter,
+                      len(still) / len(with_speed) if with_speed else 0.0,
+                      tuple(tr.id for tr in inside))
+    return state.with_estimate(detector_estimate(count), zone.area_m2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +168,14 @@ class ZoneMetrics:
     direction_deg: float | None
     counter_flow_share: float
     stationary_share: float
+    density_low: float | None = None
+    """Mean lower end of the persons/m² band."""
+    density_high: float | None = None
+    """Mean upper end of the persons/m² band."""
+    method: str | None = None
+    """detector, density or fused: the one used most in the window."""
+    uncertain: str | None = None
+    """The last reason the estimate was uncertain in the window (None: never)."""
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)
@@ -175,11 +211,16 @@ class WindowAccumulator:
             round(float(np.mean(speeds)), 3) if speeds else None,
             round(direction, 1) if direction is not None else None,
             round(float(np.mean([x.counter_flow_share for x in s])), 3),
-            round(float(np.mean([x.stationary_share for x in s])), 3))
+            round(float(np.mean([x.stationary_share for x in s])), 3),
+            round(float(np.mean([x.density_low for x in s])), 4),
+            round(float(np.mean([x.density_high for x in s])), 4),
+            Counter(x.method for x in s).most_common(1)[0][0],
+            next((x.uncertain for x in reversed(s) if x.uncertain), None))
 
 
 _COLUMNS = ("camera", "zone", "start_ms", "end_ms", "samples", "count", "peak", "density",
-            "level", "speed_m_s", "direction_deg", "counter_flow_share", "stationary_share")
+            "level", "speed_m_s", "direction_deg", "counter_flow_share", "stationary_share",
+            "density_low", "density_high", "method", "uncertain")
 
 
 def store_metrics(conn: sqlite3.Connection, rows: list[ZoneMetrics]) -> None:

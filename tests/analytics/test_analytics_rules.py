@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from conftest import ZONE, calibration_of, camera_for, small_scene
 
 from fieldkit.analytics.config import RulesSection, ZoneSection
@@ -164,3 +166,19 @@ def test_a_restarted_engine_does_not_raise_open_alerts_again() -> None:
     assert engine.evaluate(5.0, [cond]) == []
     assert [a.action for a in engine.evaluate(10.0, [])] == []
     assert [a.action for a in engine.evaluate(13.0, [])] == [Action.CLEAR]
+
+
+def test_density_incidents_say_the_band_and_uncertain_zones_are_not_silent() -> None:
+    zones = {"z1": _zone()}
+    sure = replace(_state(0.0, 4.8), density_low=3.9, density_high=5.6, method="density")
+    held = conditions([sure], zones, [], RULES, set(), {})
+    assert held[0].detail.startswith("4.8/m² (3.9-5.6), density map")
+    # Low by the count, but the estimators disagree and the band reaches the warning.
+    doubt = replace(_state(0.0, 1.0), density_low=1.0, density_high=4.5, method="fused",
+                    uncertain="30 people detected, the density map reads 10")
+    held = conditions([doubt], zones, [], RULES, set(), {})
+    assert [c.rule for c in held] == ["uncertain:z1"]
+    assert "30 people detected" in held[0].detail
+    assert held[0].title == "Crowd density uncertain in z1"
+    calm = replace(doubt, density_high=2.0)  # uncertain, but nowhere near the warning
+    assert conditions([calm], zones, [], RULES, set(), {}) == []
