@@ -1,6 +1,6 @@
-"""Child process of test_alerts.py's SIGKILL test: raises two alerts and updates one
-through the real alert API on a real SQLite file, printing "ack STEP INCIDENT" after each
-call returned. With KILL_AT > 0 it SIGKILLs itself as its KILL_AT-th SQL statement starts
+"""Child process of test_alerts.py's SIGKILL test: raises two alerts, updates one and
+clears it through the real alert API on a real SQLite file, printing "ack STEP INCIDENT"
+after each call returned. With KILL_AT > 0 it SIGKILLs itself as its KILL_AT-th SQL statement starts
 (sqlite3's trace hook), so a run of KILL_AT = 1, 2, ... dies between every two steps."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from fieldkit.alerts import Alert, Snapshot, raise_or_update
+from fieldkit.alerts import Alert, Snapshot, clear, raise_or_update
 from fieldkit.identity import Keyring, NodeIdentity
 from fieldkit.log import IncidentLog
 from fieldkit.store import Store
@@ -25,13 +26,17 @@ DENSITY = Alert("camera:gate", "density:z1", "High crowd density in z1", "crowd_
 SNAPSHOT = Snapshot(b"\xff\xd8 gate \xff\xd9", "gate.jpg")
 
 
-def scenario(log: IncidentLog) -> None:
-    """The steps, each acknowledged once it returned."""
-    for step, alert, note, snapshot in (("battery", BATTERY, None, None),
-                                        ("density", DENSITY, None, SNAPSHOT),
-                                        ("critical", CRITICAL, "Battery at 9%.", None)):
-        outcome = raise_or_update(log, alert, note=note, snapshot=snapshot)
-        print(f"ack {step} {outcome.incident.id}", flush=True)
+def scenario(log: IncidentLog, first: int = 0) -> None:
+    """The steps from ``first`` on, each acknowledged once it returned."""
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("battery", lambda: raise_or_update(log, BATTERY).incident.id),
+        ("density", lambda: raise_or_update(log, DENSITY, snapshot=SNAPSHOT).incident.id),
+        ("critical", lambda: raise_or_update(log, CRITICAL, note="Battery at 9%.").incident.id),
+        ("cleared", lambda: getattr(clear(log, "drone:D1", "battery", note="Battery at 99%.",
+                                          resolve="condition cleared"), "id", None)),
+    ]
+    for step, call in steps[first:]:
+        print(f"ack {step} {call()}", flush=True)
 
 
 def main(db: Path, key: Path, kill_at: int) -> None:
