@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from fieldkit.errors import NotFoundError
 from fieldkit.fold import Incident
 from fieldkit.hlc import wall_ms
 from fieldkit.log import IncidentLog
@@ -180,9 +181,10 @@ def _set_fields(log: IncidentLog, held: Incident, alert: Alert) -> Incident:
 
 
 def _held(log: IncidentLog, incident_id: str) -> Incident | None:
-    row = log.store.conn.execute("SELECT state FROM incidents WHERE id = ?",
-                                 [incident_id]).fetchone()
-    return None if row is None else Incident.model_validate_json(row[0])
+    try:
+        return log.get(incident_id)
+    except NotFoundError:
+        return None
 
 
 def clear(log: IncidentLog, subject: str, rule: str, *, note: str | None = None,

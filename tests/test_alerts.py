@@ -160,6 +160,18 @@ def test_one_open_alert_per_situation_is_enforced_by_the_table(log):
                      " VALUES ('drone:D1', 'battery', 'other', 1)")
 
 
+def test_an_open_alert_whose_incident_is_not_held_is_raised_anew(log):
+    """Only a damaged copy loses an incident; the situation is then raised again, not lost."""
+    with log.store.write() as conn:
+        conn.execute("INSERT INTO alerts (subject, rule, incident, raised_at) VALUES"
+                     " ('drone:D1', 'battery', 'lost', 1), ('drone:D2', 'gps_lost', 'lost', 1)")
+    outcome = raise_or_update(log, _alert())
+    assert outcome.change is Change.RAISED
+    assert [a.incident for a in open_alerts(log.store)] == ["lost", outcome.incident.id]
+    assert clear(log, "drone:D2", "gps_lost", note="gone") is None
+    assert [a.incident for a in open_alerts(log.store)] == [outcome.incident.id]
+
+
 @pytest.mark.slow
 def test_sigkill_between_any_two_steps_never_raises_twice_nor_loses_an_ack(tmp_path):
     """A real process raising, updating and clearing alerts is killed at each of its SQL
