@@ -247,29 +247,34 @@ def node_run(node_dir: Path) -> None:
 
 
 @main.command()
-@click.option("--headless", is_flag=True, help="No console: print a summary and exit.")
+@click.option("--headless", is_flag=True,
+              help="No console: print the story as a timeline, then a summary, and exit.")
 @click.option("--duration", type=click.FloatRange(min=1),
               help="Seconds to run (default: until Ctrl-C; 20 with --headless).")
 @click.option("--dir", "work_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Keep the demo's node directories here (default: a temporary directory).")
+              help="Keep the demo's node directories and log here (default: a temporary "
+                   "directory).")
 @click.option("--seed", type=int, default=7, show_default=True,
-              help="Random seed of the generated incidents.")
+              help="Random seed of where the scripted incidents are.")
 @cli_errors
 def demo(headless: bool, duration: float | None, work_dir: Path | None, seed: int) -> None:
-    """A node on loopback with generated incidents, all on embedded defaults."""
-    from fieldkit.demo import run_demo
+    """Two trucks and HQ on loopback, a camera, a drone and scripted crews."""
+    from fieldkit.demo import LOG_FILE, demo_workspace, run_demo
 
-    if not headless:  # the console (imported here only: fieldkit never imports tui up front)
-        from tui.cli import run_demo_console
+    with demo_workspace(work_dir) as root:
+        # The terminal is the console's or the timeline's: log records and library
+        # warnings go to the demo's log file.
+        setup_logging("INFO", file=root / LOG_FILE)
+        if not headless:  # the console (imported here only: fieldkit never imports tui)
+            from tui.cli import run_demo_console
 
-        run_demo_console(work_dir, seed, duration)
-        return
-    setup_logging("WARNING" if headless else "INFO")
-    if headless and duration is None:
-        duration = 20.0
-    summary = asyncio.run(run_demo(work_dir, duration=duration, seed=seed,
-                                   echo=None if headless else click.echo))
-    click.echo(summary)
+            run_demo_console(root, seed, duration)
+            return
+        click.echo(f"demo in {root} (log: {LOG_FILE}"
+                   f"{'' if work_dir else ', removed at the end: keep it with --dir'})")
+        summary = asyncio.run(run_demo(root, duration=duration or 20.0, seed=seed,
+                                       echo=click.echo))
+        click.echo(summary)
 
 
 class _LazyCommand(click.Command):

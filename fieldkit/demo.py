@@ -1,114 +1,97 @@
 """`fieldkit demo`: a truck node with a synthetic camera and a simulated drone, a second
 truck and HQ, all on loopback, and the crew console unless headless.
 
-A generator plays a crew through the node's own HTTP API and a second task reads the
-live event stream, so the demo exercises what real clients use.
+Scripted crews act through the trucks' own HTTP APIs (:mod:`fieldkit.democrew`) and the
+story is read back from the live event streams (:mod:`fieldkit.demotimeline`), so the
+demo exercises what real clients use.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import random
 import tempfile
 import time
-from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from drone.demo import DemoDrone, free_udp_port
-from fieldkit.analytics.demo import camera_summary, demo_cameras
+from drone.demo import DEMO_DRONE, DemoDrone, free_udp_port
+from fieldkit.analytics.demo import DEMO_CAMERA, camera_summary, demo_cameras
 from fieldkit.config import CONFIG_FILE, Config, load_config
+from fieldkit.democrew import ORIGIN, Crews, script
+from fieldkit.demotimeline import Echo, Timeline
 from fieldkit.node import Node
 from fieldkit.nodedir import init_node_dir
-from fieldkit.render import short_id
 from fieldkit.tasks import cancel_and_wait
 from sync.demo import HQ, SECOND_TRUCK, DemoFleet
 
 DEMO_TRUCK = "T01"
-# Around the Jamarat bridge, Mina: the kind of route fieldkit is for.
-_ORIGIN = (21.4225, 39.8726)
-_SCENARIOS: list[dict[str, Any]] = [
-    {"title": "Density rising at gate {n}", "kind": "crowd_density", "severity": 4,
-     "source": "analytics"},
-    {"title": "Counter-flow on ramp {n}", "kind": "crowd_flow", "severity": 3,
-     "source": "analytics"},
-    {"title": "Person down near pillar {n}", "kind": "person_down", "severity": 4,
-     "source": "analytics"},
-    {"title": "Pilgrim collapsed, heat stroke suspected, sector {n}", "kind": "medical",
-     "severity": 3, "source": "crew"},
-    {"title": "Lost child reported at tent {n}", "kind": "lost_person", "severity": 2,
-     "source": "call"},
-    {"title": "Unattended bag at exit {n}", "kind": "suspicious_object", "severity": 3,
-     "source": "crew"},
-]
-_UNITS = {"crowd_density": ("police", "P-21"), "crowd_flow": ("civil_protection", "CP-4"),
-          "person_down": ("medical", "M-12"), "medical": ("medical", "M-7"),
-          "lost_person": ("police", "P-3"), "suspicious_object": ("police", "EOD-1")}
-_PROGRESS = ("acknowledged", "dispatched", "on_scene", "resolved", "closed")
+LOG_FILE = "demo.log"
 
 
-class _Tally:
-    """Events seen on the live stream, and a condition to wait for more."""
-
-    def __init__(self) -> None:
-        self.kinds: Counter[str] = Counter()
-        self.changed = asyncio.Condition()
-
-
-async def run_demo(work_dir: Path | None, *, duration: float | None, seed: int,
-                   echo: Callable[[str], None] | None,
-                   on_ready: Callable[[str], None] | None = None) -> str:
-    """Run until ``duration`` seconds pass (or forever); return a summary.
-    ``on_ready(url)`` is called once the node serves (the console connects there)."""
-    async with _node_dir(work_dir) as node_dir:
-        drone = DemoDrone(*_ORIGIN, port=free_udp_port())
-        config = _demo_config(node_dir).model_copy(update={"drones": drone.section})
-        # A second truck and HQ on loopback; T01 syncs with both (see sync.demo).
-        fleet = await DemoFleet.start(node_dir, config, seed)
-        node = Node(fleet.config)
-        try:
-            await node.start()
-            await drone.start()
-            if echo:
-                echo(f"demo node {DEMO_TRUCK} serving {node.url} (data in {node_dir})")
-                echo(f"demo fleet: {SECOND_TRUCK} at {fleet.nodes[SECOND_TRUCK].url}, "
-                     f"{HQ} at {fleet.nodes[HQ].url}, syncing on loopback")
-            if on_ready:
-                on_ready(node.url)
-            streamed = _Tally()
-            started = time.monotonic()
-            async with aiohttp.ClientSession(node.url) as http:
-                watcher = asyncio.create_task(_watch(http, streamed, echo))
-                try:
-                    await _generate(http, random.Random(seed), duration)  # noqa: S311 (a demo)
-                    settled = await fleet.settle(node)
-                    await _drain(http, streamed)
-                finally:
-                    await cancel_and_wait(watcher)
-                async with http.get("/api/health") as response:
-                    health = await response.json()
-                cameras = await camera_summary(http)
-                drones = await drone.summary(http)
-            return (_summary(node.url, health, streamed, time.monotonic() - started)
-                    + await fleet.summary(node, settled) + cameras + drones)
-        finally:
-            await drone.stop()
-            await node.stop()
-            await fleet.stop()
-
-
-@contextlib.asynccontextmanager
-async def _node_dir(work_dir: Path | None) -> AsyncIterator[Path]:
+@contextlib.contextmanager
+def demo_workspace(work_dir: Path | None) -> Iterator[Path]:
+    """The demo's directory (``work_dir``, or a temporary one removed at the end): the
+    nodes' directories and the log."""
     if work_dir is not None:
-        yield work_dir / DEMO_TRUCK
+        work_dir.mkdir(parents=True, exist_ok=True)
+        yield work_dir
         return
     with tempfile.TemporaryDirectory(prefix="fieldkit-demo-") as tmp:
-        yield Path(tmp) / DEMO_TRUCK
+        yield Path(tmp)
+
+
+async def run_demo(root: Path, *, duration: float | None, seed: int, echo: Echo | None,
+                   on_ready: Callable[[str], None] | None = None) -> str:
+    """Run in ``root`` for ``duration`` seconds once serving (or forever); return a
+    summary. ``echo`` gets the timeline, line by line; ``on_ready(url)`` is called once
+    the node serves (the console connects there)."""
+    node_dir = root / DEMO_TRUCK
+    drone = DemoDrone(*ORIGIN, port=free_udp_port())
+    config = _demo_config(node_dir).model_copy(update={"drones": drone.section})
+    # A second truck and HQ on loopback; T01 syncs with both (see sync.demo).
+    fleet = await DemoFleet.start(node_dir, config)
+    node = Node(fleet.config)
+    try:
+        await node.start()
+        await drone.start()
+        started = time.monotonic()
+        story = Timeline(DEMO_TRUCK, started, echo)
+        story.say(DEMO_TRUCK, "serving", f"{node.url}: mast camera {DEMO_CAMERA}, drone "
+                                        f"{DEMO_DRONE}; {SECOND_TRUCK} at "
+                                        f"{fleet.nodes[SECOND_TRUCK].url}, {HQ} at "
+                                        f"{fleet.nodes[HQ].url}")
+        if on_ready:
+            on_ready(node.url)
+        urls = {DEMO_TRUCK: node.url, SECOND_TRUCK: fleet.nodes[SECOND_TRUCK].url}
+        async with aiohttp.ClientSession() as http:
+            followers = [asyncio.create_task(story.follow_truck(http, node.url)),
+                         asyncio.create_task(story.follow_hq(http, fleet.nodes[HQ].url))]
+            try:
+                deadline = None if duration is None else started + duration
+                await Crews(http, urls, seed).play(script(DEMO_TRUCK, SECOND_TRUCK),
+                                                   deadline)
+                if deadline is not None:  # the camera and the drone go on until the end
+                    await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+                settled = await fleet.settle(node)
+                await story.delivered(await _events(http, node.url), 5.0)
+            finally:
+                for task in followers:
+                    await cancel_and_wait(task)
+        async with aiohttp.ClientSession(node.url) as local:
+            async with local.get("/api/health") as response:
+                health = await response.json()
+            cameras = await camera_summary(local)
+            drones = await drone.summary(local)
+        return (_summary(node.url, health, story, time.monotonic() - started)
+                + await fleet.summary(node, settled) + cameras + drones)
+    finally:
+        await drone.stop()
+        await node.stop()
+        await fleet.stop()
 
 
 def _demo_config(node_dir: Path) -> Config:
@@ -120,88 +103,12 @@ def _demo_config(node_dir: Path) -> Config:
                                      "cameras": demo_cameras()})  # the synthetic camera
 
 
-async def _generate(http: aiohttp.ClientSession, rng: random.Random,
-                    duration: float | None) -> None:
-    """Open incidents and move older ones along, as crews would."""
-    deadline = None if duration is None else time.monotonic() + duration
-    open_ids: list[str] = []
-    n = 0
-    while deadline is None or time.monotonic() < deadline:
-        if not open_ids or rng.random() < 0.4:
-            n += 1
-            scenario = dict(rng.choice(_SCENARIOS))
-            scenario["title"] = scenario["title"].format(n=n)
-            scenario["location"] = {
-                "lat": round(_ORIGIN[0] + rng.uniform(-0.004, 0.004), 6),
-                "lon": round(_ORIGIN[1] + rng.uniform(-0.004, 0.004), 6),
-                "accuracy_m": rng.choice([3, 5, 10, 25]),
-            }
-            created = await _call(http, "POST", "/api/incidents", scenario)
-            open_ids.append(created["id"])
-        else:
-            await _advance(http, rng, open_ids)
-        pause = rng.uniform(0.2, 0.8)
-        if deadline is not None:
-            pause = min(pause, max(0.0, deadline - time.monotonic()))
-        await asyncio.sleep(pause)  # pacing of a simulated crew, not synchronisation
+async def _events(http: aiohttp.ClientSession, url: str) -> int:
+    async with http.get(url + "/api/health") as response:
+        return int((await response.json())["events"])
 
 
-async def _advance(http: aiohttp.ClientSession, rng: random.Random, open_ids: list[str]) -> None:
-    incident_id = rng.choice(open_ids)
-    incident = await _call(http, "GET", f"/api/incidents/{incident_id}")
-    status = incident["status"]
-    nxt = _PROGRESS[_PROGRESS.index(status) + 1] if status in _PROGRESS else _PROGRESS[0]
-    path = f"/api/incidents/{incident_id}"
-    if nxt == "dispatched" and incident["kind"] in _UNITS:
-        agency, unit = _UNITS[incident["kind"]]
-        await _call(http, "POST", f"{path}/assignments", {"agency": agency, "unit": unit})
-    await _call(http, "POST", f"{path}/status", {"status": nxt})
-    if nxt == "on_scene":
-        await _call(http, "POST", f"{path}/notes", {"text": "unit on scene, assessing"})
-    if nxt == "closed":
-        open_ids.remove(incident_id)
-
-
-async def _call(http: aiohttp.ClientSession, method: str, path: str,
-                body: dict[str, Any] | None = None) -> Any:
-    async with http.request(method, path, json=body) as response:
-        data = await response.json()
-        if response.status >= 400:
-            raise RuntimeError(f"{method} {path}: {response.status} {data.get('error')}")
-        return data
-
-
-async def _watch(http: aiohttp.ClientSession, streamed: _Tally,
-                 echo: Callable[[str], None] | None) -> None:
-    """Follow the live stream as the console will."""
-    async with http.get("/api/events/stream", timeout=aiohttp.ClientTimeout(total=None)) as r:
-        async for line in r.content:
-            if not line.startswith(b"data: "):
-                continue
-            event = json.loads(line[6:])
-            async with streamed.changed:
-                streamed.kinds[event["kind"]] += 1
-                streamed.changed.notify_all()
-            if echo:
-                payload = event["payload"]
-                what = payload.get("title") or payload.get("status") or payload.get("text") \
-                    or payload.get("unit") or ""
-                echo(f"  {event['origin']}:{event['seq']:<4} {event['kind']:<7} "
-                     f"{short_id(event['incident'])}  {what}")
-
-
-async def _drain(http: aiohttp.ClientSession, streamed: _Tally) -> None:
-    """Let the stream reader catch up with the last writes (a stalled stream shows in
-    the summary as fewer events delivered than written)."""
-    async with http.get("/api/health") as response:
-        total = (await response.json())["events"]
-    async with streamed.changed:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                streamed.changed.wait_for(lambda: streamed.kinds.total() >= total), 5)
-
-
-def _summary(url: str, health: dict[str, Any], streamed: _Tally, seconds: float) -> str:
+def _summary(url: str, health: dict[str, Any], streamed: Timeline, seconds: float) -> str:
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(health["by_status"].items()))
     delivered = streamed.kinds.total()
     return (f"demo: node {health['node']} ({health['role']}) at {url} ran {seconds:.0f} s\n"

@@ -2,14 +2,13 @@
 loopback with background sync, as `fieldkit demo` shows it.
 
 T01 syncs with T02 and HQ; T02 syncs with HQ (it cannot know T01's port, picked at
-start); HQ only answers. T02 writes a few incidents of its own, so T01's board shows
-T02's incidents arriving by sync, and HQ ends up holding both trucks' logs.
+start); HQ only answers. T02's crew writes incidents of its own (the demo's script), so
+T01's board shows them arriving by sync, and HQ ends up holding both trucks' logs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from fieldkit.config import CONFIG_FILE, Config, SyncPeer, load_config
 from fieldkit.identity import NodeIdentity
 from fieldkit.node import Node
 from fieldkit.nodedir import init_node_dir
-from fieldkit.tasks import cancel_and_wait
 from sync.peerstate import peer_record
 from sync.provision import open_node
 from sync.roster import RosterEntry, issue_update, save_roster
@@ -40,14 +38,12 @@ def _with_sync(config: Config, trust: dict[str, str], peers: dict[str, str]) -> 
 class DemoFleet:
     """T02 and HQ, running; :attr:`config` is T01's config, set to sync with them."""
 
-    def __init__(self, config: Config, nodes: dict[str, Node], seed: int) -> None:
+    def __init__(self, config: Config, nodes: dict[str, Node]) -> None:
         self.config = config
         self.nodes = nodes
-        self._rng = random.Random(seed + 1)  # noqa: S311 (a demo)
-        self._writer: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, t01_dir: Path, t01: Config, seed: int) -> DemoFleet:
+    async def start(cls, t01_dir: Path, t01: Config) -> DemoFleet:
         root = t01_dir.parent
         for name, role in ((HQ, "hq"), (SECOND_TRUCK, "truck")):
             if not (root / name / CONFIG_FILE).exists():
@@ -79,24 +75,10 @@ class DemoFleet:
             raise
         config = _with_sync(t01, {HQ: hq_key}, {SECOND_TRUCK: nodes[SECOND_TRUCK].url,
                                                  HQ: nodes[HQ].url})
-        fleet = cls(config, nodes, seed)
-        fleet._writer = asyncio.create_task(fleet._write(), name="demo-t02-writer")
-        return fleet
-
-    async def _write(self) -> None:
-        """T02's crew: an incident now and then."""
-        worker = self.nodes[SECOND_TRUCK].worker
-        n = 0
-        while True:
-            n += 1
-            await worker.call(worker.log.create, title=f"T02: crowd surge at checkpoint {n}",
-                              kind="crowd_density", severity=self._rng.randint(2, 5),
-                              source="analytics")
-            await asyncio.sleep(self._rng.uniform(1.0, 3.0))  # pacing of a simulated crew
+        return cls(config, nodes)
 
     async def settle(self, t01: Node, deadline_s: float = 20.0) -> bool:
-        """Stop T02's writer; wait until HQ and T01 hold both trucks' logs."""
-        await cancel_and_wait(self._writer)
+        """Wait until HQ and T01 hold both trucks' logs."""
         end = time.monotonic() + deadline_s
         while time.monotonic() < end:
             vectors = [await n.worker.call(n.worker.log.version_vector)
@@ -125,6 +107,5 @@ class DemoFleet:
                 f"HQ rejected {stats['rejected']}")
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._writer)
         for node in reversed(list(self.nodes.values())):
             await node.stop()

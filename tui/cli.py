@@ -15,6 +15,7 @@ import click
 
 from fieldkit.config import load_config
 from fieldkit.errors import FieldkitError
+from fieldkit.logsetup import setup_logging
 from fieldkit.tasks import cancel_and_wait
 from tui._app import FieldkitApp
 from tui._client import ClientError, NodeClient, read_token
@@ -42,7 +43,7 @@ def console_logging() -> None:
     """Log records go to textual's log (devtools), never over the console's screen."""
     from textual.logging import TextualHandler
 
-    logging.basicConfig(level="WARNING", handlers=[TextualHandler()], force=True)
+    setup_logging("WARNING", handler=TextualHandler())
 
 
 @click.command("tui")
@@ -65,16 +66,15 @@ def tui(url: str | None, token_file: Path | None, node_dir: Path, bell: bool,
     FieldkitApp(NodeClient(target, token), bell=bell, high_contrast=high_contrast).run()
 
 
-def run_demo_console(work_dir: Path | None, seed: int,
-                     duration: float | None = None) -> None:
-    """`fieldkit demo` with the console: the demo node and its generated crews run in the
-    console's event loop; quitting the console stops them, and the end of the demo
-    (``duration``) closes the console."""
+def run_demo_console(root: Path, seed: int, duration: float | None = None) -> None:
+    """`fieldkit demo` with the console: the demo's nodes and scripted crews run in the
+    console's event loop (in ``root``, logging as the caller set up); quitting the
+    console stops them, and the end of the demo (``duration``) closes the console."""
     from fieldkit.demo import run_demo
 
     async def main() -> None:
         ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        demo = asyncio.create_task(run_demo(work_dir, duration=duration, seed=seed, echo=None,
+        demo = asyncio.create_task(run_demo(root, duration=duration, seed=seed, echo=None,
                                             on_ready=ready.set_result))
         waiting = asyncio.ensure_future(ready)
         await asyncio.wait({demo, waiting}, return_when=asyncio.FIRST_COMPLETED)
@@ -92,7 +92,6 @@ def run_demo_console(work_dir: Path | None, seed: int,
         finally:
             await cancel_and_wait(demo)
 
-    console_logging()
     asyncio.run(main())
 
 
