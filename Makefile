@@ -40,20 +40,23 @@ quick: $(STAMP) system-deps
 
 # Debian packages the tests need: gpsfake (gpsd-clients) and gpsd replay a GPS capture
 # (tests/hardware); chromium and its driver, GStreamer (tests/webrtc). Installed only when missing.
+# Another apt-get (unattended-upgrades on a fresh machine) may hold the dpkg lock: wait
+# for it (up to 10 min) instead of failing at once.
+APT = DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
+
 system-deps:
 	@# A real MQTT broker and its clients: tests/sensors, the demo and `fieldkit bench sensors`.
-	@command -v mosquitto_pub >/dev/null && test -x /usr/sbin/mosquitto || { apt-get \
-		-o DPkg::Lock::Timeout=600 update && DEBIAN_FRONTEND=noninteractive apt-get \
-		-o DPkg::Lock::Timeout=600 install -y --no-install-recommends mosquitto mosquitto-clients; }
-	@command -v gpsfake >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y --no-install-recommends gpsd gpsd-clients; }
+	@command -v mosquitto_pub >/dev/null && test -x /usr/sbin/mosquitto || { $(APT) update \
+		&& $(APT) install -y --no-install-recommends mosquitto mosquitto-clients; }
+	@command -v gpsfake >/dev/null || { $(APT) update && \
+		$(APT) install -y --no-install-recommends gpsd gpsd-clients; }
 	@# Headless Chromium publishes by WHIP from the node's /publish page (tests/webrtc).
-	@command -v chromedriver >/dev/null && command -v chromium >/dev/null || { apt-get update \
-		&& DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
+	@command -v chromedriver >/dev/null && command -v chromium >/dev/null || { $(APT) update \
+		&& $(APT) install -y chromium chromium-driver; }
 	@# GStreamer's webrtcbin publishes by WHIP, driven by Debian's python3 (tests/webrtc).
 	@gst-inspect-1.0 x264enc >/dev/null 2>&1 && /usr/bin/python3 -c 'import gi; \
 		gi.require_version("Nice", "0.1"); gi.require_version("GstWebRTC", "1.0")' 2>/dev/null \
-		|| { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
+		|| { $(APT) update && $(APT) install -y \
 		--no-install-recommends gstreamer1.0-tools gstreamer1.0-plugins-base \
 		gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
 		gstreamer1.0-nice python3-gi gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1; }

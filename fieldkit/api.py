@@ -9,7 +9,6 @@ nothing.
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import time
@@ -19,7 +18,8 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from fieldkit import __version__
+from fieldkit import __version__, wirejson
+from fieldkit.apiguard import bearer_matches, browser_guard
 from fieldkit.appkeys import CONFIG, FEED, STARTED, WORKER
 from fieldkit.config import Config
 from fieldkit.errors import (
@@ -66,7 +66,7 @@ def create_app(config: Config, parts: Sequence[Part] = ()) -> web.Application:
     token = _read_token(config)
     app = web.Application(
         client_max_size=config.api.max_body_bytes,
-        middlewares=[_error_middleware, _auth_middleware(token)],
+        middlewares=[_error_middleware, browser_guard(config, token), _auth_middleware(token)],
     )
     app[CONFIG] = config
     app.cleanup_ctx.append(_worker_ctx)
@@ -164,11 +164,9 @@ def _auth_middleware(token: str | None) -> Any:
         # WHIP publishers send their own per-pilot token (drone.video.whip), and the
         # /publish and /live pages are static (they ask for a token; /api/live checks it);
         # city systems push readings to /sensors/ with their own token (sensors.service).
-        if token is not None and not request.path.startswith(_OWN_AUTH):
-            given = request.headers.get("Authorization", "")
-            expected = f"Bearer {token}"
-            if not hmac.compare_digest(given.encode(), expected.encode()):
-                return _error(401, "missing or wrong bearer token")
+        if token is not None and not request.path.startswith(_OWN_AUTH) \
+                and not bearer_matches(request, token):
+            return _error(401, "missing or wrong bearer token")
         return await handler(request)
 
     return auth
@@ -181,9 +179,14 @@ def _error(status: int, message: str) -> web.Response:
 # --- request bodies --------------------------------------------------------------------
 
 
-async def _json(request: web.Request) -> Any:
+async def json_body(request: web.Request) -> Any:
+    """The request's JSON body; anything but ``application/json`` is refused (415) before
+    it is read, so a cross-site form or ``text/plain`` post never reaches a handler."""
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(
+            reason=f"body must be application/json, not {request.content_type or 'missing'}")
     try:
-        return await request.json()
+        return wirejson.loads(await request.read())
     except json.JSONDecodeError as exc:
         raise InvalidActionError(f"body is not valid JSON: {exc}") from exc
     except UnicodeDecodeError as exc:
@@ -191,7 +194,7 @@ async def _json(request: web.Request) -> Any:
 
 
 async def _body(request: web.Request, model: type[M]) -> M:
-    data = await _json(request)
+    data = await json_body(request)
     if not isinstance(data, dict):
         raise InvalidActionError(f"body must be a JSON object, got {type(data).__name__}")
     try:
@@ -272,7 +275,7 @@ async def _act(request: web.Request, method: str, *args: Any, **kwargs: Any) -> 
 
 
 async def update_incident(request: web.Request) -> web.Response:
-    data = await _json(request)
+    data = await json_body(request)
     if not isinstance(data, dict) or not data:
         raise InvalidActionError("body must be a JSON object of fields to set")
     return await _act(request, "update", data)
@@ -321,7 +324,7 @@ async def get_blob(request: web.Request) -> web.Response:
 
 async def post_events(request: web.Request) -> web.Response:
     """Foreign events (wire form, a JSON list): 200 if all were taken, else 422."""
-    data = await _json(request)
+    data = await json_body(request)
     if not isinstance(data, list):
         raise InvalidActionError("body must be a JSON list of events")
     if len(data) > MAX_EVENTS_PER_POST:
@@ -350,6 +353,8 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
         cursor = int(raw)
     except ValueError as exc:
         raise InvalidActionError(f"event cursor {raw!r} is not an integer") from exc
+    if not 0 <= cursor < 1 << 63:  # SQLite integers are 64-bit: checked before streaming
+        raise InvalidActionError(f"event cursor {raw} is out of range 0..2^63-1")
     worker, feed = request.app[WORKER], request.app[FEED]
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache"})

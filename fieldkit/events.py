@@ -20,9 +20,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from fieldkit.errors import EventError
+from fieldkit.errors import EventError, first_problem
 from fieldkit.identity import NodeIdentity
 from fieldkit.vocabulary import (
+    NO_CONTROLS_BUT_TAB_NEWLINE,
     SETTABLE_FIELDS,
     Agency,
     IncidentKind,
@@ -170,7 +171,7 @@ def seal(identity: NodeIdentity, *, seq: int, hlc: int, incident: str, kind: str
 # --- payloads ---------------------------------------------------------------------------
 
 EventId = Annotated[str, Field(pattern=EVENT_ID_PATTERN)]
-Description = Annotated[str, Field(max_length=4000)]
+Description = Annotated[str, Field(max_length=4000), NO_CONTROLS_BUT_TAB_NEWLINE]
 
 
 class _Payload(BaseModel):
@@ -208,7 +209,7 @@ class SetPayload(_Payload):
 class StatusPayload(_Payload):
     status: Status
     base: list[EventId] = Field(max_length=64)
-    reason: str = Field("", max_length=4000)
+    reason: Annotated[str, Field(max_length=4000), NO_CONTROLS_BUT_TAB_NEWLINE] = ""
 
 
 class AssignPayload(_Payload):
@@ -270,7 +271,5 @@ def check_payload(kind: str, payload: dict[str, Any]) -> str | None:
     try:
         model.model_validate(payload)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        return f"{kind} payload: {key + ': ' if key else ''}{first['msg']}"
+        return f"{kind} payload: {first_problem(exc)}"
     return None

@@ -68,6 +68,7 @@ def init_node_dir(node_dir: Path, *, role: str, name: str) -> InitResult:
         if path.exists():
             raise ConfigError(f"{path} already exists: {node_dir} is already initialised")
     node_dir.mkdir(parents=True, exist_ok=True)
+    node_dir.chmod(0o700)  # keys, token and the database: the node's user only
     identity = NodeIdentity.generate(name)
     try:
         identity.save(key_path)

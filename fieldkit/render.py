@@ -6,6 +6,13 @@ from collections.abc import Sequence
 
 from fieldkit.export import iso
 from fieldkit.fold import Incident
+from fieldkit.vocabulary import CONTROLS_BUT_TAB_NEWLINE
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control characters shown as ``\\xNN``: what a terminal shows must
+    not drive it (an ANSI escape in a title written before intake refused them)."""
+    return CONTROLS_BUT_TAB_NEWLINE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def short_id(incident_id: str) -> str:
@@ -21,9 +28,9 @@ def incident_table(incidents: Sequence[Incident]) -> str:
         rows.append((short_id(i.id), str(i.severity), i.status.value, i.kind, where(i),
                      iso(i.updated_at), i.title + (" [CONFLICT]" if i.conflicts else "")))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]) - 1)]
-    return "\n".join(
+    return terminal_safe("\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
-        for r in rows)
+        for r in rows))
 
 
 def where(incident: Incident) -> str:
@@ -64,4 +71,4 @@ def incident_detail(i: Incident) -> str:
                  for a in i.assigned]
     lines.append("  timeline")
     lines += [f"    {iso(at)}  {text}" for at, _, text in sorted(timeline)]
-    return "\n".join(lines)
+    return terminal_safe("\n".join(lines))

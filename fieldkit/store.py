@@ -15,6 +15,7 @@ written to it.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -42,6 +43,7 @@ class Store:
         if path.exists():
             check_schema_known(path)
         try:
+            _make_private(path)
             # isolation_level=None: transactions are explicit (see write()), never implicit.
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -55,6 +57,8 @@ class Store:
                 MIGRATIONS.apply(self.db)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {path}: {exc}") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot open database {path}: {exc.strerror}") from exc
         self.conn = conn
         self._writer: int | None = None  # the thread inside write(), if any
         self._depth = 0  # savepoints open inside it
@@ -128,6 +132,19 @@ class Store:
 
     def integrity_check(self) -> str:
         return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _make_private(path: Path) -> None:
+    """The database holds callers' phone numbers and every blob: owner-only (0600).
+
+    SQLite creates ``-wal`` and ``-shm`` with the database file's mode, so creating the
+    file 0600 first covers them; files left more open by an older version are tightened.
+    """
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+        if file.exists() and file.stat().st_mode & 0o077:
+            logger.warning("%s was readable by other users: made it 0600", file)
+            file.chmod(0o600)
 
 
 def check_schema_known(path: Path) -> None:

@@ -6,10 +6,11 @@ definition of what a valid value is.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
 class IncidentKind(StrEnum):
@@ -70,12 +71,34 @@ class LinkTarget(StrEnum):
     DRONE = "drone"
 
 
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+CONTROLS_BUT_TAB_NEWLINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _refuse(controls: re.Pattern[str], allowed: str) -> AfterValidator:
+    """Control characters make CAP XML ill-formed and drive terminals (ANSI escapes):
+    they are refused wherever text enters the log, from any source."""
+    def check(value: str) -> str:
+        found = controls.search(value)
+        if found:
+            raise ValueError(f"control character U+{ord(found.group()):04X} at position "
+                             f"{found.start()} is not allowed{allowed}")
+        return value
+
+    return AfterValidator(check)
+
+
+NO_CONTROLS = _refuse(_CONTROLS, "")
+"""For one-line text: names, titles."""
+NO_CONTROLS_BUT_TAB_NEWLINE = _refuse(CONTROLS_BUT_TAB_NEWLINE, " (only tab and newline are)")
+"""For free text: notes, descriptions, reasons."""
+
 Severity = Annotated[
     int, Field(ge=1, le=5, strict=True, description="1 (minor) to 5 (mass casualty)")
 ]
-Title = Annotated[str, Field(min_length=1, max_length=200)]
-Text = Annotated[str, Field(min_length=1, max_length=4000)]
-Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
+Title = Annotated[str, Field(min_length=1, max_length=200), NO_CONTROLS]
+Text = Annotated[str, Field(min_length=1, max_length=4000), NO_CONTROLS_BUT_TAB_NEWLINE]
+Name = Annotated[str, Field(min_length=1, max_length=64), NO_CONTROLS]
 
 #: Fields an incident keeps as a register: one value, concurrent writes surface as a conflict.
 REGISTER_FIELDS = ("title", "kind", "severity", "location", "description", "status")

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fieldkit import wirejson
 from fieldkit.errors import NotFoundError
 from fieldkit.hlc import wall_ms
 from fieldkit.log import IncidentLog
@@ -192,7 +193,7 @@ def scan(data: bytes) -> tuple[list[_Frame], list[str]]:
 
 def _check_end(payload: bytes, seal: str, pos: int, frames: list[_Frame]) -> list[str]:
     try:
-        end = json.loads(payload)
+        end = wirejson.loads(payload)
         ok = isinstance(end, dict) and end.get("sha256") == seal
     except (json.JSONDecodeError, UnicodeDecodeError):
         return [f"corrupted at byte {pos}: the end frame is not JSON"]
@@ -240,7 +241,7 @@ def import_bundle(log: IncidentLog, trust: Trust, path: Path,
 
 def _header(log: IncidentLog, trust: Trust, frame: _Frame, result: ImportResult) -> None:
     try:
-        header: dict[str, Any] = json.loads(frame.payload)
+        header: dict[str, Any] = wirejson.loads(frame.payload)
         result.node = str(header["node"])
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
         result.problems.append(f"corrupted at byte {frame.offset}: the header is not valid")
@@ -254,7 +255,7 @@ def _header(log: IncidentLog, trust: Trust, frame: _Frame, result: ImportResult)
 
 
 def _end(trust: Trust, frame: _Frame, data: bytes, result: ImportResult) -> None:
-    end = json.loads(frame.payload)
+    end = wirejson.loads(frame.payload)
     node, sig = end.get("node"), end.get("sig")
     if not isinstance(node, str) or not isinstance(sig, str):
         result.signature = "missing"
@@ -275,7 +276,7 @@ def _end(trust: Trust, frame: _Frame, data: bytes, result: ImportResult) -> None
 def _blob(log: IncidentLog, frame: _Frame, missing: set[str], result: ImportResult) -> int:
     try:
         (size,) = struct.unpack_from(">I", frame.payload)
-        meta = json.loads(frame.payload[4:4 + size])
+        meta = wirejson.loads(frame.payload[4:4 + size])
         sha, mime = str(meta["sha256"]), str(meta["mime"])
     except (struct.error, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
         result.problems.append(f"corrupted at byte {frame.offset}: blob frame header")

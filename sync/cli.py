@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from fieldkit import wirejson
 from fieldkit.clishared import cli_errors, dir_option, quiet_logging
 from fieldkit.config import Config, load_config
 from fieldkit.errors import FieldkitError
@@ -125,7 +126,7 @@ def sync_import(file: Path, node_dir: Path) -> None:
         total = 0
         with contextlib.suppress(FieldkitError, ValueError, KeyError, TypeError):
             header = next((f for f in scan(file.read_bytes())[0] if f.kind == b"H"), None)
-            total = int(json.loads(header.payload)["events"]) if header else 0
+            total = int(wirejson.loads(header.payload)["events"]) if header else 0
         with click.progressbar(length=total, label="importing events",
                                file=sys.stderr) as bar:
             result = import_bundle(log, trust, file, bar.update)

@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from fieldkit import wirejson
 from fieldkit.appkeys import CONFIG, FEED, WORKER
 from fieldkit.config import Config
 from fieldkit.errors import FieldkitError, NotFoundError, SyncError
@@ -100,7 +101,7 @@ def _route(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]
 
 def _load(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return wirejson.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"body is not JSON: {exc}") from exc
 
@@ -255,7 +256,7 @@ def _describe(exc: BaseException) -> str:
 
 def _error_of(data: bytes) -> str:
     try:
-        return str(json.loads(data)["error"])
+        return str(wirejson.loads(data)["error"])
     except (ValueError, KeyError, TypeError):
         return data[:200].decode("utf-8", "replace")
 

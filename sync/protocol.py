@@ -33,6 +33,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from fieldkit import wirejson
 from fieldkit.events import Event
 from fieldkit.log import IncidentLog
 from sync.errors import ProtocolError
@@ -107,7 +108,7 @@ def decode_batch(data: bytes) -> list[dict[str, Any]]:
     if size > len(raw) - 4:
         raise ProtocolError(f"batch header claims {size} bytes, {len(raw) - 4} present")
     try:
-        header = json.loads(raw[4:4 + size])
+        header = wirejson.loads(raw[4:4 + size])
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"batch header is not JSON: {exc}") from exc
     sigs = raw[4 + size:]
@@ -176,7 +177,7 @@ def parse_vector_text(text: str) -> Vector:
     text = text.strip()
     if text.startswith("{"):
         try:
-            return parse_vector(json.loads(text))
+            return parse_vector(wirejson.loads(text))
         except json.JSONDecodeError as exc:
             raise ProtocolError(f"vector is not JSON: {exc}") from exc
     vector: Vector = {}

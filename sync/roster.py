@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from fieldkit import wirejson
 from fieldkit.errors import IdentityError
 from fieldkit.events import canonical_json
 from fieldkit.hlc import wall_ms
@@ -137,7 +138,7 @@ class Roster:
     @classmethod
     def loads(cls, text: str | bytes) -> Roster:
         try:
-            return cls.parse(json.loads(text))
+            return cls.parse(wirejson.loads(text))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise RosterError(f"roster is not JSON: {exc}") from exc
 

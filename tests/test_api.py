@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 
 import aiohttp
@@ -140,12 +141,18 @@ BAD_REQUESTS = [
     ("DELETE", "/api/incidents", None, 405, "Method Not Allowed"),
     ("GET", "/api/events/stream?after=x", None, 400, "event cursor 'x' is not an integer"),
     ("POST", "/api/events", b"{}", 400, "body must be a JSON list of events"),
+    ("POST", "/api/incidents", b"[" * 100_000, 400, "nested deeper than 64 levels"),
+    ("POST", "/api/events", b"[" * 100_000, 400, "nested deeper than 64 levels"),
+    ("POST", "/api/events", b"[" * 900 + b"]" * 900, 400, "nested deeper than 64 levels"),
+    ("GET", f"/api/events/stream?after={1 << 63}", None, 400, "out of range 0..2^63-1"),
+    ("GET", "/api/events/stream?after=-1", None, 400, "out of range 0..2^63-1"),
     ("POST", "/api/incidents", b'{"title": "' + b"x" * (2 << 20) + b'"}', 413,
      "larger than the limit of 1048576 bytes"),
 ]
 
 
-@pytest.mark.parametrize(("method", "url", "body", "status", "message"), BAD_REQUESTS)
+@pytest.mark.parametrize(("method", "url", "body", "status", "message"), BAD_REQUESTS,
+                         ids=lambda v: repr(v)[:40] if isinstance(v, bytes) else None)
 async def test_bad_requests_get_a_clear_error_and_change_nothing(http, method, url, body,
                                                                  status, message):
     await _create(http)
@@ -177,6 +184,8 @@ async def test_a_wrong_method_says_which_ones_the_path_takes(http):
     ("PATCH", "", {"id": "x"}, "cannot set id"),
     ("DELETE", "/assignments/police/P-9", None, "police unit 'P-9' is not assigned"),
     ("POST", "/attachments", None, "attachments need ?name=FILENAME"),
+    ("PATCH", "", functools.reduce(lambda inner, _: {"title": inner}, range(80), {}),
+     "nested deeper than 64 levels"),
 ])
 async def test_bad_actions_get_a_clear_error_and_change_nothing(http, method, suffix, body,
                                                                 message):

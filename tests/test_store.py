@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
+import stat
 
 import pytest
 import sqlite_utils
@@ -156,3 +158,27 @@ def test_a_write_from_another_thread_during_a_write_is_refused(tmp_path):
         thread.join()
     assert [str(e) for e in errors] == [
         f"cannot write to {store.path}: another thread is writing"]
+
+
+def test_node_directory_and_database_files_are_owner_only(tmp_path, node_dir):
+    """Issue 14 item 7: the database (phone numbers, blobs), -wal and -shm are 0600 in a
+    0700 directory, even under a permissive umask."""
+    old = os.umask(0o022)
+    try:
+        with Store(node_dir / "fieldkit.db") as store, store.write() as conn:
+            conn.execute("INSERT INTO blobs (sha256, mime, size, data) VALUES (?, ?, ?, ?)",
+                         ["0" * 64, "text/plain", 1, b"x"])
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in node_dir.iterdir()
+                     if p.name.startswith("fieldkit.db")}
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(node_dir.stat().st_mode) == 0o700
+    assert modes == {"fieldkit.db": 0o600, "fieldkit.db-wal": 0o600, "fieldkit.db-shm": 0o600}
+
+
+def test_an_open_database_left_by_an_older_version_is_tightened(tmp_path):
+    path = tmp_path / "old.db"
+    Store(path).close()
+    path.chmod(0o644)
+    with Store(path):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -26,6 +26,7 @@ from textual.widgets import DataTable
 from textual.widgets._data_table import ColumnKey, Row, RowKey  # textual is pinned (==8.2.8)
 
 from fieldkit.fold import Incident
+from fieldkit.render import terminal_safe
 from fieldkit.vocabulary import Status
 from tui._model import STATUS_LABELS, age_text, units_text, zone_of
 
@@ -122,7 +123,7 @@ class RowRenderer:
         title = Text("NEW! " if fresh else "", style="bold")
         if i.conflicts:
             title.append("CONFLICT ", style="bold red")
-        title.append(i.title, style="dim" if not i.status.is_open else "")
+        title.append(terminal_safe(i.title), style="dim" if not i.status.is_open else "")
         values: dict[str, Text | AgeCell] = {
             "id": Text(i.id[-8:], style="dim"),
             "sev": Text(str(i.severity), style=_SEVERITY_STYLE.get(i.severity, "")),

@@ -23,7 +23,7 @@ from textual.widgets import Footer, Static
 
 from fieldkit.fold import Incident
 from fieldkit.hlc import to_wall_ms
-from fieldkit.render import where
+from fieldkit.render import terminal_safe, where
 from tui._client import ClientError, NodeClient
 from tui._model import SEVERITY_NAMES, STATUS_LABELS, age_text
 from tui._preview import PreviewError, render_preview
@@ -156,7 +156,7 @@ class DetailScreen(Screen[None]):
     def draw(self) -> None:
         i, now = self.incident, self.now_ms()
         head = Text()
-        head.append(f"{i.title}\n", style="bold")
+        head.append(f"{terminal_safe(i.title)}\n", style="bold")
         head.append(f"SEV {i.severity} {SEVERITY_NAMES.get(i.severity, '')}",
                     style="bold red" if i.severity >= 4 else "bold")
         head.append(f"   {STATUS_LABELS[i.status]}", style="bold reverse")
@@ -166,7 +166,7 @@ class DetailScreen(Screen[None]):
                     f"{clock_text(i.created_at)} UTC ({age_text(i.created_at, now)} ago)\n")
         head.append(f"id      {i.id}")
         if i.description:
-            head.append(f"\n{i.description}", style="italic")
+            head.append(f"\n{terminal_safe(i.description)}", style="italic")
         self.query_one("#detail-head", Static).update(head)
 
         conflicts = self.query_one("#detail-conflicts", Static)
@@ -202,6 +202,6 @@ class DetailScreen(Screen[None]):
         for at, who, what in rows:
             timeline.append(f"{clock_text(at)} ", style="bold")
             timeline.append(f"{who:<6} ", style="cyan")
-            timeline.append(f"{what}\n")
+            timeline.append(f"{terminal_safe(what)}\n")
         timeline.rstrip()
         self.query_one("#detail-timeline", Static).update(timeline)

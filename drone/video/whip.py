@@ -174,6 +174,8 @@ def install_webrtc(app: web.Application, sink_factory: SinkFactory | None = None
     app.cleanup_ctx.append(_whip_ctx)
     app.router.add_post("/whip", post_offer)
     app.router.add_route("OPTIONS", "/whip", options)
+    app.router.add_route("OPTIONS", "/whip/sessions/{id}", options)
+    app.on_response_prepare.append(_cors_headers)
     app.router.add_patch("/whip/sessions/{id}", patch_session)
     app.router.add_delete("/whip/sessions/{id}", delete_session)
     app.router.add_get("/api/webrtc", list_sessions)
@@ -236,9 +238,25 @@ async def post_offer(request: web.Request) -> web.Response:
                         headers={"Location": location, "ETag": f'"{session.id}"'})
 
 
+_CORS = {"Access-Control-Allow-Origin": "*",
+         "Access-Control-Expose-Headers": "Location, ETag, Link, Accept-Patch"}
+"""On every WHIP answer: a pilot's web app on another origin publishes here with its token
+(RFC 9725 section 4.1); it must read ``Location`` to end the session."""
+_PREFLIGHT = {"Access-Control-Allow-Methods": "OPTIONS, POST, PATCH, DELETE",
+              "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
+              "Access-Control-Max-Age": "86400"}
+
+
+async def _cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path == "/whip" or request.path.startswith("/whip/"):
+        response.headers.update(_CORS)
+
+
 async def options(request: web.Request) -> web.Response:
-    return web.Response(status=204, headers={"Accept-Post": "application/sdp",
-                                             "Allow": "OPTIONS, POST"})
+    """The CORS preflight, and what the endpoint takes."""
+    allow = "OPTIONS, POST" if request.path == "/whip" else "OPTIONS, PATCH, DELETE"
+    return web.Response(status=204, headers={
+        **_PREFLIGHT, "Accept-Post": "application/sdp", "Allow": allow})
 
 
 async def patch_session(request: web.Request) -> web.Response:

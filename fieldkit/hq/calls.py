@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fieldkit.errors import InvalidActionError
-from fieldkit.vocabulary import IncidentKind, Location, Severity, Text
+from fieldkit.vocabulary import IncidentKind, Location, Severity, Text, Title
 
 CALLBACK_PATTERN = r"^\+?[0-9][0-9 ()./-]{2,30}$"
 
@@ -30,7 +30,7 @@ class Call(BaseModel):
     description: Text = Field(description="What the caller said")
     callback: str = Field(pattern=CALLBACK_PATTERN, description="Caller's number")
     severity: Severity = 3
-    title: str | None = Field(None, min_length=1, max_length=200)
+    title: Title | None = None
 
     def incident_title(self) -> str:
         if self.title:

@@ -13,7 +13,6 @@ Routes (under ``/api/``, so they take the API's bearer token beyond loopback):
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -21,8 +20,9 @@ from typing import Any
 
 from aiohttp import web
 
+from fieldkit.api import json_body
 from fieldkit.appkeys import CONFIG, FEED, WORKER
-from fieldkit.errors import InvalidActionError, NotFoundError
+from fieldkit.errors import NotFoundError
 from fieldkit.hlc import wall_ms
 from fieldkit.hq.calls import parse_call
 from fieldkit.hq.cap import alertable, cap_xml
@@ -79,11 +79,7 @@ async def _hq_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def post_call(request: web.Request) -> web.Response:
-    try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidActionError("body is not valid JSON") from exc
-    call = parse_call(data)
+    call = parse_call(await json_body(request))
     config, worker = request.app[CONFIG], request.app[WORKER]
     outcome = await worker.call(take_call, worker.log, call, config.hq,
                                 request.app[HQ].footprints)

@@ -39,9 +39,14 @@ async def test_a_call_over_http(node, caplog):
         assert error.startswith("call refused: kind: Input should be 'crowd_density'")
         assert "; callback: not a phone number" in error
         assert "not-a-number" not in error
-        garbage = await http.post("/api/calls", data=b"{nope")
-        assert (garbage.status, (await garbage.json())["error"]) == (400,
-                                                                     "body is not valid JSON")
+        json_type = {"Content-Type": "application/json"}
+        for body, status, message in ((b"{nope", 400, "body is not valid JSON"),
+                                      (b"[" * 100_000, 400, "nested deeper than 64 levels")):
+            garbage = await http.post("/api/calls", data=body, headers=json_type)
+            assert garbage.status == status
+            assert message in (await garbage.json())["error"]
+        plain = await http.post("/api/calls", data=b"{}", headers={"Content-Type": "text/plain"})
+        assert plain.status == 415
         # The analytics incident about the same situation takes the second call.
         lat, lon = offset(25, 10)
         seen = await (await http.post("/api/incidents", json={

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import struct
+import zlib
 
 import pytest
 from click.testing import CliRunner
@@ -99,6 +101,27 @@ def test_corrupted_frame_is_named_and_skipped(fleet, tmp_path):
     assert out.exit_code == 1
     assert "fails its CRC check and was skipped" in out.output
     assert "corrupted at byte" in out.output
+    assert _events(fleet, "T2") == []
+
+
+def test_deeply_nested_frames_are_refused_cleanly(fleet, tmp_path):
+    """A frame whose JSON nests 100,000 deep: a named problem, not a RecursionError."""
+    data = _export(fleet, tmp_path, "T1").read_bytes()
+    frames = scan(data)[0]
+    header = next(f for f in frames if f.kind == b"H")
+    events = next(f for f in frames if f.kind == b"E")
+    nest = b"[" * 100_000
+    batch = b"FKB1" + zlib.compress(struct.pack(">I", len(nest)) + nest)
+    forged = bytearray(data[:header.offset])
+    for kind, payload in ((b"H", nest), (b"E", batch)):
+        forged += struct.pack(">cII", kind, len(payload), zlib.crc32(payload)) + payload
+    forged += data[events.offset + 9 + len(events.payload):]
+    damaged = tmp_path / "deep.fkb"
+    damaged.write_bytes(bytes(forged))
+    out = run("sync", "import", damaged, "--dir", fleet.dirs["T2"])
+    assert out.exit_code == 1
+    assert "the header is not valid" in out.output
+    assert "batch header is not JSON: nested deeper than 64 levels" in out.output
     assert _events(fleet, "T2") == []
 
 

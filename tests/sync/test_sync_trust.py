@@ -165,6 +165,9 @@ async def test_malformed_payloads_are_400_and_change_nothing(start_fleet):
         await transport.pull({"T1": -1}, 10, [])
     with pytest.raises(PeerRefused, match="hello must be a JSON object"):
         await transport._json("POST", "/hello", [1, 2])
+    # Nesting beyond the stack: still a signed 400, not an unsigned 500.
+    with pytest.raises(PeerRefused, match="HQ answered 400: body is not JSON: nested deeper"):
+        await transport._request("POST", "/pull", b"[" * 100_000)
     assert (await _stats(running, "HQ"))["events"] == 0
 
 
