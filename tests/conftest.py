@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from fieldkit.config import Config, load_config
@@ -37,6 +38,13 @@ async def node(config: Config) -> AsyncIterator[Node]:
     await running.start()
     yield running
     await running.stop()
+
+
+@pytest.fixture
+async def http(node: Node) -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP client session on the running T01 node's API."""
+    async with aiohttp.ClientSession(node.url) as session:
+        yield session
 
 
 LogFactory = Callable[..., IncidentLog]

@@ -6,7 +6,6 @@ import asyncio
 import functools
 import json
 
-import aiohttp
 import pytest
 
 from fieldkit.api import create_app
@@ -16,12 +15,6 @@ from fieldkit.identity import NodeIdentity
 
 CRUSH = {"title": "Crush at gate 3", "kind": "crowd_density", "severity": 4,
          "location": {"lat": 21.4225, "lon": 39.8726, "accuracy_m": 5}}
-
-
-@pytest.fixture
-async def http(node):
-    async with aiohttp.ClientSession(node.url) as session:
-        yield session
 
 
 async def _state(http) -> tuple:

@@ -5,17 +5,10 @@ from __future__ import annotations
 
 import json
 
-import aiohttp
 import pytest
 
 CRUSH = {"title": "Crush at gate 3", "kind": "crowd_density", "severity": 4,
          "location": {"zone": "gate3"}}
-
-
-@pytest.fixture
-async def http(node):
-    async with aiohttp.ClientSession(node.url) as session:
-        yield session
 
 
 async def _incidents(http) -> int:

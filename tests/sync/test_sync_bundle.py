@@ -95,13 +95,19 @@ def test_corrupted_frame_is_named_and_skipped(fleet, tmp_path):
     data = bytearray(_export(fleet, tmp_path, "T1").read_bytes())
     first_events = next(f for f in scan(bytes(data))[0] if f.kind == b"E")
     data[first_events.offset + 40] ^= 0xFF  # inside the first (only) events frame
-    damaged = tmp_path / "bad.fkb"
-    damaged.write_bytes(bytes(data))
+    out = _import_damaged(fleet, tmp_path, bytes(data))
+    assert "fails its CRC check and was skipped" in out
+    assert "corrupted at byte" in out
+
+
+def _import_damaged(fleet, tmp_path, data: bytes) -> str:
+    """Import ``data`` on T2: it must fail (exit 1) and write nothing. Returns the output."""
+    damaged = tmp_path / "damaged.fkb"
+    damaged.write_bytes(data)
     out = run("sync", "import", damaged, "--dir", fleet.dirs["T2"])
     assert out.exit_code == 1
-    assert "fails its CRC check and was skipped" in out.output
-    assert "corrupted at byte" in out.output
     assert _events(fleet, "T2") == []
+    return out.output
 
 
 def test_deeply_nested_frames_are_refused_cleanly(fleet, tmp_path):
@@ -116,13 +122,9 @@ def test_deeply_nested_frames_are_refused_cleanly(fleet, tmp_path):
     for kind, payload in ((b"H", nest), (b"E", batch)):
         forged += struct.pack(">cII", kind, len(payload), zlib.crc32(payload)) + payload
     forged += data[events.offset + 9 + len(events.payload):]
-    damaged = tmp_path / "deep.fkb"
-    damaged.write_bytes(bytes(forged))
-    out = run("sync", "import", damaged, "--dir", fleet.dirs["T2"])
-    assert out.exit_code == 1
-    assert "the header is not valid" in out.output
-    assert "batch header is not JSON: nested deeper than 64 levels" in out.output
-    assert _events(fleet, "T2") == []
+    out = _import_damaged(fleet, tmp_path, bytes(forged))
+    assert "the header is not valid" in out
+    assert "batch header is not JSON: nested deeper than 64 levels" in out
 
 
 def test_not_a_bundle(fleet, tmp_path):
