@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from fieldkit import wirejson
 from fieldkit.errors import IngestError
 from sensors.config import SensorKind, SensorSection
 
@@ -56,7 +57,7 @@ def parse_payload(sensor: SensorSection, payload: bytes | str | dict[str, Any] |
                               f"{MAX_PAYLOAD_BYTES}")
         try:
             text = payload.decode() if isinstance(payload, bytes) else payload
-            body = json.loads(text)
+            body = wirejson.loads(text)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise IngestError(f"{where}: payload {_show(payload)} is neither a number nor "
                               "JSON {\"value\": ..., \"at\": ...}") from exc

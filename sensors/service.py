@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from fieldkit import wirejson
 from fieldkit.appkeys import CONFIG, WORKER
 from fieldkit.config import Config
 from fieldkit.errors import ConfigError, FieldkitError, IngestError, InvalidActionError
@@ -199,7 +200,7 @@ async def post_readings(request: web.Request) -> web.Response:
     if expected is None or not hmac.compare_digest(given, expected):
         return respond(ErrorView(error="missing or wrong push token"), 401)
     try:
-        body = json.loads(await request.read())
+        body = wirejson.loads(await request.read())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidActionError(f"body is not JSON: {exc}") from exc
     items = body if isinstance(body, list) else [body]

@@ -194,6 +194,9 @@ async def test_push_route(broker, sensor_node):
                 assert r.status == 400
                 assert (await r.json())["error"] == "reading 1: unknown sensor 'nope'"
             assert _stored(node) == []  # all or nothing
+            async with s.post(url, data=b"[" * 100_000, headers=good) as r:
+                assert r.status == 400
+                assert "nested deeper than 64 levels" in (await r.json())["error"]
             at = int(time.time() * 1000)
             batch = [{"sensor": "plaza-count", "value": 3, "at": at},
                      {"sensor": "plaza-count", "value": 3, "at": at}]

@@ -83,6 +83,7 @@ def test_flow_per_metre():
 @pytest.mark.parametrize(("payload", "message"), [
     (b"x" * 5000, "payload of 5000 bytes is larger than 4096"),
     (b"[1]", "value [1] is not a number"),
+    (b"[" * 4000, "is neither a number nor JSON"),  # was a RecursionError (issue 14 item 4)
     (b'{"value": 1, "extra": 2}', "unknown field(s) 'extra'"),
     (b'{"at": 1}', "payload has no 'value'"),
     (b"NaN", "value nan is not finite"),
