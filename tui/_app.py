@@ -4,31 +4,34 @@ Data flow: one long worker (group ``stream``) fetches the node's cursor and inci
 then follows the live event stream, resuming by ``Last-Event-ID`` after any cut and
 retrying with back-off while the node is unreachable. Each streamed event marks its
 incident dirty; another worker fetches dirty incidents and the board redraws. Panels
-poll ``/api/health`` (and the optional endpoints) every few seconds. Actions run in
-workers too, so no key ever waits on the network.
+poll the node's typed views (health, cameras, sync, fleet) every few seconds and the
+drones every second, so drones move on the map as their telemetry arrives; ages are
+redrawn every second. Actions run in workers too, so no key ever waits on the network.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from enum import StrEnum
 from typing import Any
 
-from rich.console import Group as RichGroup
-from rich.console import RenderableType
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from fieldkit.fold import Incident
+from fieldkit.views import HealthView
 from fieldkit.vocabulary import Status
 from tui._board import BoardTable, RowRenderer
 from tui._client import ClientError, NodeClient, NodeError, NodeUnreachable, StreamEvent
@@ -43,17 +46,7 @@ from tui._forms import (
 )
 from tui._map import IncidentMap, Marker
 from tui._model import SORTS, BoardModel, Filter, FilterError
-from tui._panels import (
-    CAMERAS,
-    DRONES,
-    PANELS,
-    SYNC,
-    InfoPanel,
-    fleet_table,
-    from_health,
-    origins_table,
-    rows_from,
-)
+from tui._panels import CamerasPanel, Fetched, InfoPanel, drones_body, sync_body
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +57,8 @@ HIGH_CONTRAST = Theme(
 )
 DEFAULT_THEME = "textual-dark"
 PANEL_POLL_S = 5.0
+DRONE_POLL_S = 1.0
+"""Drones move: their positions are fetched this often (the map follows them)."""
 FIRST_PAGE = 200
 """Incidents fetched first on a big log, so the board shows before the whole list."""
 MAX_DIRTY_FETCH = 100
@@ -78,12 +73,6 @@ class LinkState(StrEnum):
     """No node at all: the app shows the incidents it was given (snapshots, replays)."""
 
 
-def _cursor_of(health: dict[str, Any]) -> int:
-    """The node's live-stream cursor (older nodes: the event count, the same number
-    while events are only appended)."""
-    return int(health.get("cursor", health.get("events", 0)))
-
-
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -94,6 +83,7 @@ class FieldkitApp(App[None]):
     :param client: the node's API; None shows ``incidents`` without a node.
     :param incidents: initial incidents (the node's list replaces them once loaded).
     :param health: initial health (for an app without a node).
+    :param parts: what the panels show until the node answers (for an app without a node).
     :param now_ms: wall clock in ms; relative times are drawn from it (tests fix it).
     :param bell: ring the terminal bell when a new incident arrives.
     :param high_contrast: start in the high-contrast theme.
@@ -123,7 +113,7 @@ class FieldkitApp(App[None]):
     ]
 
     def __init__(self, client: NodeClient | None, *, incidents: Iterable[Incident] = (),
-                 health: dict[str, Any] | None = None,
+                 health: HealthView | None = None, parts: Fetched | None = None,
                  now_ms: Callable[[], int] = wall_ms, bell: bool = False,
                  high_contrast: bool = False, retry_s: float = 1.0,
                  max_retry_s: float = 10.0) -> None:
@@ -131,7 +121,7 @@ class FieldkitApp(App[None]):
         self.client = client
         self.model = BoardModel()
         self.model.replace_all(incidents)
-        self.health: dict[str, Any] = health or {}
+        self.health = health
         self.now_ms = now_ms
         self.bell_on = bell
         self.retry_s, self.max_retry_s = retry_s, max_retry_s
@@ -143,10 +133,10 @@ class FieldkitApp(App[None]):
         self.renderer = RowRenderer(now_ms)
         self.register_theme(HIGH_CONTRAST)
         self.theme = HIGH_CONTRAST.name if high_contrast else DEFAULT_THEME
-        self.panel_data: dict[str, list[dict[str, Any]] | None] = {}
+        self.parts = parts if parts is not None or health is None else Fetched(
+            now_ms(), health=health)
+        """What the panels show: the node's views and when they were fetched."""
         self.panel_polls = 0
-        self.fleet: dict[str, Any] | None = None
-        """``GET /api/hq/fleet``, when the node serves it (shown under Sync)."""
         self.loading = False
         self.attempts = 0
         """Connection attempts so far (the first one included)."""
@@ -161,11 +151,11 @@ class FieldkitApp(App[None]):
             with TabPane("2 Map", id="map"):
                 yield IncidentMap(id="incident-map")
             with TabPane("3 Cameras", id="cameras"):
-                yield InfoPanel(CAMERAS, id="panel-cameras")
+                yield CamerasPanel(id="panel-cameras")
             with TabPane("4 Drones", id="drones"):
-                yield InfoPanel(DRONES, id="panel-drones")
+                yield InfoPanel(drones_body, id="panel-drones")
             with TabPane("5 Sync", id="sync"):
-                yield InfoPanel(SYNC, id="panel-sync")
+                yield InfoPanel(sync_body, id="panel-sync")
         yield Footer()
 
     @property
@@ -175,12 +165,14 @@ class FieldkitApp(App[None]):
     def on_mount(self) -> None:
         self.table.set_columns(self.size.width)
         self.refresh_view()
-        if self.health:
-            self.show_panels(self.health, {})
+        if self.parts is not None:
+            self.show_panels()
         self.table.focus()
         if self.client is not None:
             self.follow()
             self.set_interval(PANEL_POLL_S, self.poll_panels)
+            self.set_interval(DRONE_POLL_S, self.poll_drones)
+            self.set_interval(1.0, self.redraw_ages)  # "12 s ago" keeps counting
             self.set_interval(30.0, self.refresh_view)  # relative ages
 
     async def on_unmount(self) -> None:
@@ -196,19 +188,21 @@ class FieldkitApp(App[None]):
     def refresh_view(self) -> None:
         view = self.model.view()
         self.table.show(view, self.model.fresh)
-        markers = [Marker(float(d["lat"]), float(d["lon"]), "D", "drone")
-                   for d in self.panel_data.get("drones") or []
-                   if isinstance(d.get("lat"), int | float)
-                   and isinstance(d.get("lon"), int | float)]
-        self.query_one(IncidentMap).show(view, markers)
+        self.query_one(IncidentMap).show(view, self.drone_markers())
         self.draw_status(len(view))
+
+    def drone_markers(self) -> list[Marker]:
+        drones = None if self.parts is None else self.parts.drones
+        return [] if drones is None else [
+            Marker(d.lat, d.lon, "D", "drone") for d in drones.vehicles
+            if d.lat is not None and d.lon is not None]
 
     def draw_status(self, shown: int | None = None) -> None:
         open_count, total = self.model.counts()
         if shown is None:
             shown = self.table.row_count
         line = Text()
-        node = self.health.get("node", "?")
+        node = "?" if self.health is None else self.health.node
         if self.state is LinkState.LIVE:
             line.append(" ● LIVE ", style="bold black on green")
         elif self.state is LinkState.CONNECTING:
@@ -220,7 +214,8 @@ class FieldkitApp(App[None]):
             line.append(" OFFLINE (no node) ", style="bold black on yellow")
         line.append(f" {node} ")
         if self.loading:
-            line.append(f"loading all {self.health.get('incidents', '?')}; top {total} shown",
+            everything = "?" if self.health is None else self.health.incidents
+            line.append(f"loading all {everything}; top {total} shown",
                         style="bold yellow")
         else:
             line.append(f"{open_count} open/{total}", style="bold")
@@ -248,20 +243,19 @@ class FieldkitApp(App[None]):
         self.state, self.state_detail = state, detail
         self.draw_status()
 
-    def show_panels(self, health: dict[str, Any],
-                    endpoints: dict[str, list[dict[str, Any]] | None]) -> None:
-        for spec, widget_id in zip(PANELS, ("cameras", "drones", "sync"), strict=True):
-            rows = endpoints.get(widget_id)
-            if rows is None:
-                rows = from_health(health, spec)
-            self.panel_data[widget_id] = rows
-            extra: RenderableType | None = None
-            if spec is SYNC and isinstance(health.get("origins"), dict):
-                extra = origins_table(health["origins"], str(health.get("node", "")))
-            if spec is SYNC and isinstance(self.fleet, dict):
-                extra = fleet_table(self.fleet) if extra is None else \
-                    RichGroup(fleet_table(self.fleet), extra)
-            self.query_one(f"#panel-{widget_id}", InfoPanel).show(rows, extra)
+    def show_panels(self) -> None:
+        if self.parts is None:
+            return
+        now = self.now_ms()
+        self.query_one(CamerasPanel).show(self.parts, now)
+        for panel in self.query(InfoPanel):
+            panel.show(self.parts, now)
+
+    def redraw_ages(self) -> None:
+        now = self.now_ms()
+        self.query_one(CamerasPanel).redraw(now)
+        for panel in self.query(InfoPanel):
+            panel.redraw(now)
 
     # --- network workers --------------------------------------------------------------
 
@@ -277,7 +271,7 @@ class FieldkitApp(App[None]):
                     # Reachable again? And is it the same log (a replaced database
                     # starts its cursor over): then resume, else load everything.
                     health = await self.client.health()
-                    if _cursor_of(health) < self.cursor:
+                    if health.cursor < self.cursor:
                         self.cursor = None
                 if self.cursor is None:
                     await self._load_all()
@@ -297,8 +291,8 @@ class FieldkitApp(App[None]):
         assert self.client is not None
         health = await self.client.health()
         self.health = health
-        cursor = _cursor_of(health)
-        if not self.model.incidents and int(health.get("incidents", 0)) > FIRST_PAGE:
+        cursor = health.cursor
+        if not self.model.incidents and health.incidents > FIRST_PAGE:
             # A big log: draw the top of the board (same order) while the rest loads.
             self.model.replace_all(await self.client.incidents(limit=FIRST_PAGE))
             self.loading = True
@@ -308,7 +302,6 @@ class FieldkitApp(App[None]):
         self.loading = False
         self.cursor = cursor
         self.refresh_view()
-        self.show_panels(health, {})
         self.poll_panels()
 
     def _on_stream_event(self, event: StreamEvent) -> None:
@@ -355,26 +348,39 @@ class FieldkitApp(App[None]):
     async def poll_panels(self) -> None:
         if self.client is None:
             return
+        client = self.client
         try:
-            health = await self.client.health()
-            found: dict[str, list[dict[str, Any]] | None] = {}
-            for spec, key in zip(PANELS, ("cameras", "drones", "sync"), strict=True):
-                for path in spec.endpoints:
-                    data = await self.client.optional(path)
-                    if data is not None:
-                        found[key] = rows_from(data, spec.health_keys) or []
-                        break
-            fleet = await self.client.optional("/api/hq/fleet")
-            self.fleet = fleet if isinstance(fleet, dict) else None
+            health = await client.health()
+            parts = Fetched(self.now_ms(), health=health, cameras=await client.cameras(),
+                            drones=await client.drones(), sync=await client.sync_status(),
+                            fleet=await client.fleet())
+        except NodeError as exc:  # an answer that does not fit the views: say so, keep going
+            self.notify(f"panels: {exc}", severity="warning", timeout=6)
+            return
         except ClientError:
             return  # the stream worker owns the reachability state
-        self.health = health
+        self.health, self.parts = health, parts
         try:
-            self.show_panels(health, found)
-        except Exception:  # a part of the node sent a shape we cannot draw: keep going
-            logger.exception("cannot draw the panels")
+            self.show_panels()
+            self.refresh_view()  # the drones' markers
+        except NoMatches:
+            return  # the console is closing while the answer came in
         self.panel_polls += 1
         self.draw_status()
+
+    @work(exclusive=True, group="drones")
+    async def poll_drones(self) -> None:
+        """Drones between panel polls: the map and the drone panel follow them."""
+        if self.client is None or self.parts is None or self.parts.drones is None:
+            return  # no drone part on this node (or nothing fetched yet)
+        try:
+            drones = await self.client.drones()
+        except ClientError:
+            return
+        self.parts = replace(self.parts, drones=drones)  # each row says its telemetry's age
+        with contextlib.suppress(NoMatches):  # the console is closing
+            self.query_one(IncidentMap).show_markers(self.drone_markers())
+            self.query_one("#panel-drones", InfoPanel).show(self.parts, self.now_ms())
 
     # --- actions ----------------------------------------------------------------------
 

@@ -1,5 +1,8 @@
 """The console's client for the node's local HTTP API and its live event stream (SSE).
 
+Every answer is read into the node's own response models (:mod:`fieldkit.views`), so
+the console never guesses a shape; an answer that does not fit is a :class:`NodeError`.
+
 Every aiohttp error is mapped here, at one boundary, to::
 
     NodeError                 the node answered with an error (carries status and message)
@@ -17,15 +20,25 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import aiohttp
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from fieldkit.fold import Incident
+from fieldkit.views import (
+    CamerasView,
+    DronesView,
+    EventView,
+    FleetView,
+    HealthView,
+    SyncStatusView,
+)
 
 _INCIDENT_LIST = TypeAdapter(list[Incident])
+_EVENT_LIST = TypeAdapter(list[EventView])
+V = TypeVar("V", bound=BaseModel)
 
 logger = logging.getLogger(__name__)
 
@@ -161,9 +174,30 @@ class NodeClient:
 
     # --- reads ------------------------------------------------------------------------
 
-    async def health(self) -> dict[str, Any]:
-        data = await self.request("GET", "/api/health")
-        return data if isinstance(data, dict) else {}
+    async def view(self, model: type[V], method: str, path: str, *, body: Any = None) -> V:
+        """The answer to ``method path`` read as ``model``."""
+        return _read(model, method, path, await self.request(method, path, body=body))
+
+    async def optional_view(self, model: type[V], path: str) -> V | None:
+        """``GET path`` as ``model``; None when this node does not serve the route (a part
+        that is not installed)."""
+        data = await self.request("GET", path, optional=True)
+        return None if data is None else _read(model, "GET", path, data)
+
+    async def health(self) -> HealthView:
+        return await self.view(HealthView, "GET", "/api/health")
+
+    async def cameras(self) -> CamerasView | None:
+        return await self.optional_view(CamerasView, "/api/cameras")
+
+    async def drones(self) -> DronesView | None:
+        return await self.optional_view(DronesView, "/api/drones")
+
+    async def sync_status(self) -> SyncStatusView | None:
+        return await self.optional_view(SyncStatusView, "/api/sync/status")
+
+    async def fleet(self) -> FleetView | None:
+        return await self.optional_view(FleetView, "/api/hq/fleet")
 
     async def incidents(self, limit: int | None = None) -> list[Incident]:
         """Incidents in the node's order (open first, most severe, latest change);
@@ -178,39 +212,37 @@ class NodeClient:
             raise NodeError(200, f"GET /api/incidents: unexpected answer: {exc}") from exc
 
     async def incident(self, incident_id: str) -> Incident:
-        return Incident.model_validate(await self.request("GET", _path(incident_id)))
+        return await self.view(Incident, "GET", _path(incident_id))
 
-    async def events(self, incident_id: str) -> list[dict[str, Any]]:
-        data = await self.request("GET", _path(incident_id, "events"))
-        return list(data)
+    async def events(self, incident_id: str) -> list[EventView]:
+        path = _path(incident_id, "events")
+        try:
+            return _EVENT_LIST.validate_python(await self.request("GET", path))
+        except ValidationError as exc:
+            raise NodeError(200, f"GET {path}: unexpected answer: {exc}") from exc
 
     async def blob(self, sha256: str) -> tuple[str, bytes]:
         return await self.read_bytes(f"/api/blobs/{quote(sha256, safe='')}")
 
-    async def optional(self, path: str) -> Any:
-        """An endpoint that a node may not have yet (cameras, drones, sync): None if absent."""
-        return await self.request("GET", path, optional=True)
-
     # --- actions ----------------------------------------------------------------------
 
     async def create(self, fields: dict[str, Any]) -> Incident:
-        return Incident.model_validate(await self.request("POST", "/api/incidents", body=fields))
+        return await self.view(Incident, "POST", "/api/incidents", body=fields)
 
     async def update(self, incident_id: str, fields: dict[str, Any]) -> Incident:
-        return Incident.model_validate(
-            await self.request("PATCH", _path(incident_id), body=fields))
+        return await self.view(Incident, "PATCH", _path(incident_id), body=fields)
 
     async def set_status(self, incident_id: str, status: str, reason: str = "") -> Incident:
-        return Incident.model_validate(await self.request(
-            "POST", _path(incident_id, "status"), body={"status": status, "reason": reason}))
+        return await self.view(Incident, "POST", _path(incident_id, "status"),
+                               body={"status": status, "reason": reason})
 
     async def assign(self, incident_id: str, agency: str, unit: str) -> Incident:
-        return Incident.model_validate(await self.request(
-            "POST", _path(incident_id, "assignments"), body={"agency": agency, "unit": unit}))
+        return await self.view(Incident, "POST", _path(incident_id, "assignments"),
+                               body={"agency": agency, "unit": unit})
 
     async def add_note(self, incident_id: str, text: str) -> Incident:
-        return Incident.model_validate(await self.request(
-            "POST", _path(incident_id, "notes"), body={"text": text}))
+        return await self.view(Incident, "POST", _path(incident_id, "notes"),
+                               body={"text": text})
 
     # --- live stream ------------------------------------------------------------------
 
@@ -276,6 +308,13 @@ class SseParser:
             logger.warning("skipping a malformed stream event (id %r)", raw_id)
             return None
         return StreamEvent(cursor, kind, payload if isinstance(payload, dict) else {})
+
+
+def _read(model: type[V], method: str, path: str, data: Any) -> V:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise NodeError(200, f"{method} {path}: unexpected answer: {exc}") from exc
 
 
 async def _error_text(resp: aiohttp.ClientResponse) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
 
 from rich.markup import escape
 from rich.text import Text
@@ -24,6 +23,7 @@ from textual.widgets import Footer, Static
 from fieldkit.fold import Incident
 from fieldkit.hlc import to_wall_ms
 from fieldkit.render import terminal_safe, where
+from fieldkit.views import EventView
 from tui._client import ClientError, NodeClient
 from tui._model import SEVERITY_NAMES, STATUS_LABELS, age_text
 from tui._preview import PreviewError, render_preview
@@ -34,9 +34,9 @@ def clock_text(ms: int) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(ms / 1000))
 
 
-def describe_event(event: dict[str, Any]) -> str:
+def describe_event(event: EventView) -> str:
     """One line for the timeline from an event in wire form."""
-    kind, p = event.get("kind", "?"), event.get("payload") or {}
+    kind, p = event.kind, event.payload
     if kind == "create":
         return f"created: {p.get('title', '')} (sev {p.get('severity', '?')}, {p.get('kind', '')})"
     if kind == "status":
@@ -69,9 +69,8 @@ def timeline_from_incident(i: Incident) -> list[tuple[int, str, str]]:
     return sorted(rows)
 
 
-def timeline_from_events(events: list[dict[str, Any]]) -> list[tuple[int, str, str]]:
-    return [(to_wall_ms(int(e.get("hlc", 0))), str(e.get("origin", "?")), describe_event(e))
-            for e in events]
+def timeline_from_events(events: list[EventView]) -> list[tuple[int, str, str]]:
+    return [(to_wall_ms(e.hlc), e.origin, describe_event(e)) for e in events]
 
 
 class DetailScreen(Screen[None]):
@@ -92,7 +91,7 @@ class DetailScreen(Screen[None]):
         self.incident = incident
         self.client = client
         self.now_ms = now_ms
-        self.events: list[dict[str, Any]] | None = None
+        self.events: list[EventView] | None = None
         self.preview_of: str | None = None
 
     @property

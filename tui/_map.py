@@ -99,6 +99,12 @@ class IncidentMap(Widget):
         self.incidents, self.markers = incidents, markers
         self.refresh()
 
+    def show_markers(self, markers: Sequence[Marker]) -> None:
+        """Move the drones (and trucks) without recomputing the incidents."""
+        if list(markers) != list(self.markers):
+            self.markers = markers
+            self.refresh()
+
     def render(self) -> Text:
         cols, rows = self.size.width, max(1, self.size.height - 1)
         result = plot(self.incidents, self.markers, cols, rows)

@@ -1,160 +1,278 @@
-"""Panels for cameras, drones and sync.
+"""Panels for cameras, drones and sync, drawn from the node's typed views
+(:mod:`fieldkit.views`).
 
-Those parts of the node are built alongside the console, so a panel takes whatever the
-node reports: a dedicated endpoint when the node has one (``/api/cameras``,
-``/api/drones``, ``/api/sync``), else a section of ``/api/health``. The node's shape may
-still move, so rows are plain dicts: known columns first, any other scalar field after,
-and numeric series drawn as sparklines. A node without the part says so honestly: "not
-available on this node" is not the same as "no cameras configured".
+Every figure carries its unit and its age ("12 s ago"); a value the node does not know
+is drawn as "-", never as ``None``. Each panel also says when its data was fetched, so
+a console that lost its node shows how stale the picture is. A node without the part
+says so: "not available on this node" is not "no cameras configured".
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-from textual.widgets import Static
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Sparkline, Static
 
-_SPARK = "▁▂▃▄▅▆▇█"
+from fieldkit.views import (
+    CamerasView,
+    CameraView,
+    DronesView,
+    DroneView,
+    FleetView,
+    HealthView,
+    KitView,
+    SyncStatusView,
+    ZoneView,
+)
+
+# --- formatting -----------------------------------------------------------------------
+
+
+def seconds_text(seconds: float | None) -> str:
+    """A duration for a crew: 0.4 s, 12 s, 4 min, 2 h 5 min, 3 d; "-" when unknown."""
+    if seconds is None:
+        return "-"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 24 * 60:
+        return f"{minutes // 60} h {minutes % 60} min" if minutes % 60 else f"{minutes // 60} h"
+    return f"{minutes // 1440} d"
+
+
+def ago(seconds: float | None) -> str:
+    """``12 s ago``; "never" when there was nothing."""
+    return "never" if seconds is None else f"{seconds_text(max(0.0, seconds))} ago"
+
+
+def ago_ms(ms: int | float | None, now_ms: int) -> str:
+    """How long before ``now_ms`` a node wall-clock time (ms) was."""
+    return ago(None if ms is None else (now_ms - ms) / 1000)
+
+
+def amount(value: float | None, unit: str, digits: int = 0) -> str:
+    """``81 %``, ``4.2 m/s``; "-" when unknown."""
+    return "-" if value is None else f"{value:.{digits}f} {unit}".rstrip()
+
+
+def _count(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}".removesuffix(".0")
+
+
+_GOOD = {"streaming", "trusted", "running", "fix"}
+_BAD = {"reconnecting", "ended", "stopped", "revoked", "unknown", "disconnected"}
+
+
+def state_text(state: str) -> Text:
+    style = "bold green" if state in _GOOD else "bold red" if state in _BAD else "yellow"
+    return Text(state, style=style)
+
+
+def _table() -> Table:
+    return Table(expand=True, show_edge=False, pad_edge=False, header_style="bold")
 
 
 @dataclass(frozen=True)
-class PanelSpec:
-    """What a panel shows and where it looks."""
+class Fetched:
+    """What the panels last got from the node, and when (console clock, ms)."""
 
-    name: str
-    """Panel title, e.g. "Cameras"."""
-    endpoints: tuple[str, ...]
-    """API paths tried in order; a 404 means "this node has no such route"."""
-    health_keys: tuple[str, ...]
-    """Sections of /api/health that may carry the same list."""
-    columns: tuple[str, ...]
-    """Preferred columns, in order (others follow)."""
-    empty: str
-    """Shown when the node reports the part with nothing in it."""
+    at_ms: int
+    health: HealthView | None = None
+    cameras: CamerasView | None = None
+    drones: DronesView | None = None
+    sync: SyncStatusView | None = None
+    fleet: FleetView | None = None
 
 
-CAMERAS = PanelSpec(
-    "Cameras", ("/api/cameras",), ("cameras",),
-    ("name", "health", "status", "fps", "count", "density", "zones", "last_frame"),
-    "No cameras configured on this node.")
-DRONES = PanelSpec(
-    "Drones", ("/api/drones",), ("drones", "vehicles"),
-    ("name", "mode", "armed", "lat", "lon", "alt_rel_m", "alt_m", "battery_pct", "battery",
-     "link", "lost", "feed", "video"),
-    "No drones connected to this node.")
-SYNC = PanelSpec(
-    "Sync", ("/api/sync/status", "/api/sync"), ("sync", "peers"),
-    ("peer", "name", "trust", "last_contact_s_ago", "pending_out", "pending_in", "lag_s",
-     "failures", "last_error"),
-    "No sync peers configured on this node.")
-PANELS = (CAMERAS, DRONES, SYNC)
-
-NOT_AVAILABLE = None
-"""The node has neither an endpoint nor a health section for the part."""
+def as_of(fetched: Fetched | None, now_ms: int) -> Text:
+    if fetched is None:
+        return Text("waiting for the node...", style="dim")
+    return Text(f"as of {ago_ms(fetched.at_ms, now_ms)}", style="dim")
 
 
-def rows_from(data: Any, keys: Sequence[str]) -> list[dict[str, Any]] | None:
-    """Normalise what a node sent into rows: a list of dicts, ``{key: [...]}`` or
-    ``{name: {...}}``. None when ``data`` holds nothing recognisable."""
-    if isinstance(data, dict):
-        for key in (*keys, "items", "peers"):
-            if key in data:
-                return rows_from(data[key], ())
-        if data and all(isinstance(v, dict) for v in data.values()):
-            return [{"name": str(k), **v} for k, v in data.items()]
-        return None
-    if isinstance(data, list):
-        return [item if isinstance(item, dict) else {"name": str(item)} for item in data]
-    return None
+def not_available(name: str) -> Text:
+    return Text(f"{name}: not available on this node (it does not run this part).",
+                style="yellow")
 
 
-def from_health(health: dict[str, Any], spec: PanelSpec) -> list[dict[str, Any]] | None:
-    for key in spec.health_keys:
-        if key in health:
-            return rows_from(health[key], spec.health_keys) or []
-    return NOT_AVAILABLE
+# --- cameras --------------------------------------------------------------------------
 
 
-def sparkline(values: Sequence[float], width: int = 16) -> str:
-    series = [float(v) for v in values][-width:]
-    if not series:
-        return ""
-    low, high = min(series), max(series)
-    span = (high - low) or 1.0
-    return "".join(_SPARK[min(7, int((v - low) / span * 7.999))] for v in series)
+def camera_line(name: str, camera: CameraView, now_ms: int) -> Text:
+    """Name, kind, state, rates and the newest frame's age."""
+    line = Text.assemble((name, "bold"), f"  {camera.kind}  ", state_text(camera.state))
+    line.append(f"  {amount(camera.fps_in, 'fps', 1)} in, "
+                f"{amount(camera.fps_analysed, 'fps', 1)} analysed"
+                f"  frame {ago_ms(camera.last_frame_ms, now_ms)}")
+    if camera.people is not None:
+        line.append(f"  {camera.people} people in view", style="bold")
+    if camera.last_error:
+        line.append(f"  {camera.last_error}", style="red")
+    return line
 
 
-def _cell(value: Any) -> Text:
-    if isinstance(value, bool):
-        return Text("yes" if value else "no", style="green" if value else "red")
-    if isinstance(value, list) and value and all(isinstance(v, int | float) for v in value):
-        return Text(f"{sparkline(value)} {value[-1]:g}", style="cyan")
-    if isinstance(value, float):
-        return Text(f"{value:.6g}")
-    if isinstance(value, dict):
-        return Text(" ".join(f"{k}:{_cell(v).plain}" for k, v in value.items()))
-    text = str(value)
-    style = ""
-    if text.lower() in ("ok", "live", "up", "connected", "online"):
-        style = "bold green"
-    elif text.lower() in ("down", "error", "lost", "offline", "stale", "failed"):
-        style = "bold red"
-    return Text(text, style=style)
+def zone_line(zone: ZoneView, now_ms: int) -> Text:
+    """Count, density (with its band), level of service, and the window's age."""
+    density = f"{zone.density:.2f} /m²"
+    if zone.band is not None:
+        density += f" ({zone.band[0]:.2f}-{zone.band[1]:.2f})"
+    level_style = "bold red" if zone.level in "EF" else "bold yellow" if zone.level == "D" \
+        else "green"
+    return Text.assemble(
+        f"  {zone.zone}: ", (f"{_count(zone.count)} people", "bold"),
+        f" (peak {zone.peak})  {density}  level ", (zone.level, level_style),
+        f"  {seconds_text(zone.window_s)} window {ago_ms(zone.end_ms, now_ms)}")
 
 
-MAX_COLUMNS = 10
-"""Rows with many fields (a drone's whole state) show the preferred ones only."""
+class CamerasPanel(VerticalScroll):
+    """Each camera and drone feed, then each of its zones with a sparkline of the count
+    over its recent windows."""
+
+    DEFAULT_CSS = """
+    CamerasPanel { padding: 0 1; }
+    CamerasPanel .zone-row { height: auto; }
+    CamerasPanel .zone-row Static { width: 1fr; height: auto; }
+    CamerasPanel .zone-row Sparkline { width: 24; height: 1; margin-left: 1; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, classes="info-panel")
+        self.fetched: Fetched | None = None
+        self._head = Static(as_of(None, 0), id="cameras-head")
+        self._lines: dict[tuple[str, str | None], Static] = {}
+        self._sparks: dict[tuple[str, str], Sparkline] = {}
+
+    def compose(self) -> ComposeResult:
+        yield self._head
+
+    def show(self, fetched: Fetched, now_ms: int) -> None:
+        self.fetched = fetched
+        cameras = {} if fetched.cameras is None else fetched.cameras.root
+        shape: list[tuple[str, str | None]] = [(name, None) for name in cameras] + [
+            (name, z.zone) for name, camera in cameras.items() for z in camera.zones]
+        shape.sort(key=lambda item: (item[0], item[1] or ""))
+        if shape != list(self._lines):  # rows come and go: rebuild; else update in place
+            self.remove_children(".camera-row, .zone-row")
+            self._lines, self._sparks = {}, {}
+            self.mount_all([self._row(name, zone) for name, zone in shape])
+        self.redraw(now_ms)
+
+    def _row(self, name: str, zone: str | None) -> Static | Horizontal:
+        key = _key(name, zone)
+        line = self._lines[name, zone] = Static(id=f"cam-{key}" if zone is None
+                                                else f"zone-{key}")
+        if zone is None:
+            line.add_class("camera-row")
+            return line
+        spark = self._sparks[name, zone] = Sparkline([], id=f"spark-{key}")
+        return Horizontal(line, spark, classes="zone-row")
+
+    def redraw(self, now_ms: int) -> None:
+        fetched = self.fetched
+        if fetched is None:
+            return
+        if fetched.cameras is None:
+            self._head.update(Group(not_available("Cameras"), as_of(fetched, now_ms)))
+            return
+        if not fetched.cameras.root:
+            self._head.update(Group(Text("No cameras configured on this node.", style="bold"),
+                                    as_of(fetched, now_ms)))
+            return
+        self._head.update(as_of(fetched, now_ms))
+        for name, camera in fetched.cameras.root.items():
+            self._lines[name, None].update(camera_line(name, camera, now_ms))
+            for zone in camera.zones:
+                self._lines[name, zone.zone].update(zone_line(zone, now_ms))
+                self._sparks[name, zone.zone].data = zone.counts
 
 
-def table_of(rows: list[dict[str, Any]], preferred: Sequence[str]) -> Table:
-    present = [c for c in preferred if any(c in r for r in rows)]
-    others = sorted({k for r in rows for k, v in r.items()
-                     if not k.startswith("_") and not isinstance(v, dict)} - set(present))
-    present = (present + others)[:max(MAX_COLUMNS, len(present))]
-    table = Table(expand=True, show_edge=False, pad_edge=False, header_style="bold")
-    for column in present:
-        table.add_column(column.replace("_", " "), overflow="fold")
-    for row in rows:
-        table.add_row(*(_cell(row[c]) if c in row else Text("-", style="dim")
-                        for c in present))
+def _key(name: str, zone: str | None) -> str:
+    """A widget id from a camera (and zone) name: ids take letters, digits, - and _."""
+    raw = name if zone is None else f"{name}--{zone}"
+    return "".join(c if c.isalnum() or c in "-_" else f"_{ord(c):x}" for c in raw)
+
+
+# --- drones ---------------------------------------------------------------------------
+
+
+def drones_table(drones: DronesView, now_ms: int) -> Table:
+    table = _table()
+    for column in ("drone", "mode", "position", "alt", "speed", "battery", "link",
+                   "telemetry"):
+        table.add_column(column, overflow="fold")
+    for d in sorted(drones.vehicles, key=lambda d: d.vehicle):
+        table.add_row(
+            Text(d.vehicle, style="bold"),
+            Text(f"{d.mode or '-'}{' armed' if d.armed else ''}",
+                 style="bold yellow" if d.armed else ""),
+            _position(d), amount(d.alt_rel_m, "m"), amount(d.groundspeed_ms, "m/s", 1),
+            _battery(d), _link(d), ago_ms(d.at * 1000, now_ms))
     return table
 
 
-class InfoPanel(Static):
-    """One part of the node (cameras, drones, sync) as a table, or an honest state."""
+def _position(d: DroneView) -> str:
+    if d.lat is None or d.lon is None:
+        return "no fix"
+    fix = f" ±{d.gps_accuracy_m:.0f} m" if d.gps_accuracy_m is not None else ""
+    return f"{d.lat:.5f}, {d.lon:.5f}{fix}"
 
-    def __init__(self, spec: PanelSpec, *, id: str | None = None) -> None:
-        super().__init__("[dim]waiting for the node...[/]", id=id, classes="info-panel")
-        self.spec = spec
-        self.rows: list[dict[str, Any]] | None = None
-        self.known = False
-        self.extra: RenderableType | None = None
 
-    def show(self, rows: list[dict[str, Any]] | None, extra: RenderableType | None = None
-             ) -> None:
-        """``rows`` None: the node does not provide this part."""
-        self.rows, self.known, self.extra = rows, True, extra
-        self.update(self.body())
+def _battery(d: DroneView) -> Text:
+    low = d.battery_pct is not None and d.battery_pct < 25
+    text = amount(d.battery_pct, "%")
+    if d.battery_v is not None:
+        text += f" {d.battery_v:.1f} V"
+    return Text(text, style="bold red" if low else "")
 
-    def body(self) -> RenderableType:
-        parts: list[RenderableType] = []
-        if self.rows is None:
-            parts.append(Text(f"{self.spec.name}: not available on this node "
-                              "(this node's software does not report it yet).", style="yellow"))
-        elif not self.rows:
-            parts.append(Text(self.spec.empty, style="bold"))
-        else:
-            parts.append(table_of(self.rows, self.spec.columns))
-        if isinstance(self.extra, Group):
-            parts.extend(self.extra.renderables)
-        elif self.extra is not None:
-            parts.append(self.extra)
-        return Group(*parts)
+
+def _link(d: DroneView) -> Text:
+    beat = d.heartbeat_age_s
+    text = f"beat {ago(beat)}"
+    if d.loss_pct:
+        text += f", {d.loss_pct:.0f} % lost"
+    return Text(text, style="bold red" if beat is not None and beat > 5 else "")
+
+
+def drones_body(fetched: Fetched | None, now_ms: int) -> RenderableType:
+    if fetched is None:
+        return as_of(None, now_ms)
+    if fetched.drones is None:
+        return Group(not_available("Drones"), as_of(fetched, now_ms))
+    if not fetched.drones.vehicles:
+        return Group(Text("No drones connected to this node.", style="bold"),
+                     as_of(fetched, now_ms))
+    return Group(drones_table(fetched.drones, now_ms), as_of(fetched, now_ms))
+
+
+# --- sync -----------------------------------------------------------------------------
+
+
+def peers_table(status: SyncStatusView) -> Table:
+    table = _table()
+    for column in ("peer", "trust", "last contact", "to send", "to get", "lag", "problem"):
+        table.add_column(column, overflow="fold")
+    for p in status.peers:
+        problem = Text("")
+        if p.last_error:
+            problem = Text(f"{p.failures} failed: {p.last_error[:80]}", style="red")
+        table.add_row(Text(p.peer, style="bold"), state_text(p.trust),
+                      ago(p.last_contact_s_ago), _events(p.pending_out),
+                      _events(p.pending_in), seconds_text(p.lag_s), problem)
+    return table
+
+
+def _events(n: int | None) -> str:
+    return "-" if n is None else f"{n:,} ev"
 
 
 def origins_table(origins: dict[str, int], own: str) -> Table:
@@ -168,7 +286,7 @@ def origins_table(origins: dict[str, int], own: str) -> Table:
     return table
 
 
-def fleet_table(fleet: dict[str, Any]) -> Table:
+def fleet_table(fleet: FleetView) -> Table:
     """The fleet picture (``GET /api/hq/fleet``): per node, last sync, open incidents,
     cameras and drones reported (how many down)."""
     table = Table(title="fleet", expand=False, show_edge=False, header_style="bold",
@@ -176,20 +294,50 @@ def fleet_table(fleet: dict[str, Any]) -> Table:
     for column in ("node", "last sync", "last event", "open", "cameras", "drones"):
         table.add_column(column, justify="left" if column == "node" else "right")
 
-    def age(value: Any) -> str:
-        return "-" if not isinstance(value, int | float) else f"{value:.0f} s ago"
-
-    def kit(items: Any) -> Text:
-        items = items if isinstance(items, dict) else {}
-        down = sum(1 for v in items.values() if isinstance(v, dict) and v.get("down"))
+    def kit(items: dict[str, KitView]) -> Text:
+        down = sum(1 for v in items.values() if v.down)
         return Text(f"{len(items)}" + (f" ({down} down)" if down else ""),
                     style="bold red" if down else "")
 
-    for node in fleet.get("nodes") or []:
-        if not isinstance(node, dict):
-            continue
-        table.add_row(str(node.get("node", "?")) + (" (this node)" if node.get("self") else ""),
-                      age(node.get("last_sync_s_ago")), age(node.get("last_event_s_ago")),
-                      str(node.get("open_incidents", "-")), kit(node.get("cameras")),
-                      kit(node.get("drones")))
+    for node in fleet.nodes:
+        table.add_row(node.node + (" (this node)" if node.is_self else ""),
+                      ago(node.last_sync_s_ago), ago(node.last_event_s_ago),
+                      str(node.open_incidents), kit(node.cameras), kit(node.drones))
     return table
+
+
+def sync_body(fetched: Fetched | None, now_ms: int) -> RenderableType:
+    if fetched is None:
+        return as_of(None, now_ms)
+    parts: list[RenderableType] = []
+    if fetched.sync is None:
+        parts.append(not_available("Sync"))
+    elif not fetched.sync.peers:
+        parts.append(Text("No sync peers configured on this node.", style="bold"))
+    else:
+        parts.append(peers_table(fetched.sync))
+    if fetched.fleet is not None:
+        parts.append(fleet_table(fetched.fleet))
+    if fetched.health is not None:
+        parts.append(origins_table(fetched.health.origins, fetched.health.node))
+    parts.append(as_of(fetched, now_ms))
+    return Group(*parts)
+
+
+class InfoPanel(Static):
+    """A panel drawn by ``body(fetched, now_ms)`` (drones, sync)."""
+
+    def __init__(self, body: Callable[[Fetched | None, int], RenderableType], *,
+                 id: str | None = None) -> None:
+        super().__init__(as_of(None, 0), id=id, classes="info-panel")
+        self.body = body
+        self.fetched: Fetched | None = None
+
+    def show(self, fetched: Fetched, now_ms: int) -> None:
+        self.fetched = fetched
+        self.redraw(now_ms)
+
+    def redraw(self, now_ms: int) -> None:
+        if self.fetched is not None:
+            self.update(self.body(self.fetched, now_ms))
+

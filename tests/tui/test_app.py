@@ -7,7 +7,7 @@ import contextlib
 
 import pytest
 from textual.widgets import Input, Select, Static
-from tuihelp import wait_for
+from tuihelp import text_of, wait_for
 
 from fieldkit.node import Node
 from tui import FieldkitApp, LinkState, NodeClient
@@ -324,24 +324,48 @@ async def test_map_and_panels(node, client):
         assert sorted(ch for ch in grid if ch in "2345") == ["2", "3", "4"]
         assert "3 plotted" in legend
         await wait_for(pilot, lambda: app.panel_polls > 0, "panels polled")
-        for key, name in (("3", "cameras"), ("4", "drones")):
-            await pilot.press(key)
-            await pilot.pause()
-            panel = app.query_one(f"#panel-{name}", InfoPanel)
-            first = panel.body().renderables[0]
-            if panel.rows is None:  # this node's software has no such part yet
-                assert "not available on this node" in first.plain
-            elif not panel.rows:
-                assert first.plain == panel.spec.empty
-            else:
-                assert first.row_count == len(panel.rows)
+        await pilot.press("3")
+        await pilot.pause()
+        head = text_of(app.query_one("#cameras-head", Static).content)
+        assert head.startswith("No cameras configured on this node.")
+        await pilot.press("4")
+        await pilot.pause()
+        drones = text_of(app.query_one("#panel-drones", InfoPanel).content)
+        assert drones.startswith("No drones connected to this node.")
         await pilot.press("5")
         await pilot.pause()
-        sync = app.query_one("#panel-sync", InfoPanel)
-        assert "events held per origin node" in str(sync.body().renderables[-1].title)
+        sync = text_of(app.query_one("#panel-sync", InfoPanel).content)
+        assert "No sync peers configured" in sync
+        assert "events held per origin node" in sync
+        assert "T01 (this node)" in sync
+        assert "as of" in sync
         await pilot.press("1")
         await pilot.pause()
         assert app.focused is app.table
+
+
+async def test_drones_move_on_the_map_as_their_telemetry_arrives(config):
+    """The simulated drone circles; its marker moves between incident changes (the
+    console polls the drones every second, not only when an incident changes)."""
+    from drone.demo import DemoDrone, free_udp_port
+
+    drone = DemoDrone(21.4225, 39.8726, port=free_udp_port())
+    node = Node(config.model_copy(update={"drones": drone.section}))
+    await node.start()
+    await drone.start()
+    try:
+        app = FieldkitApp(NodeClient(node.url))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.state is LinkState.LIVE, "live")
+            await pilot.press("2")
+            the_map = app.query_one(IncidentMap)
+            await wait_for(pilot, lambda: len(the_map.markers) == 1, "the drone on the map")
+            first = the_map.markers[0]
+            await wait_for(pilot, lambda: the_map.markers[0] != first, "the drone moved")
+            assert "D=drone" in str(the_map.render())
+    finally:
+        await drone.stop()
+        await node.stop()
 
 
 async def test_high_contrast_and_bell_toggle(node):
@@ -434,7 +458,17 @@ async def test_demo_node_feeds_the_console(tmp_path):
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: app.state is LinkState.LIVE
                            and app.table.row_count >= 2, "demo incidents on the board")
-            assert app.health["node"] == "T01"
+            assert app.health is not None
+            assert app.health.node == "T01"
+            # The demo's synthetic camera is listed (starting until its model loads).
+            await wait_for(pilot, lambda: app.panel_polls > 0, "panels polled")
+            await pilot.press("3")
+            await pilot.pause()
+            assert app.parts is not None
+            assert app.parts.cameras is not None
+            assert "ramp-cam" in app.parts.cameras.root
+            head = text_of(app.query_one("#cam-ramp-cam", Static).content)
+            assert head.startswith("ramp-cam  mast")
     finally:
         demo.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -7,14 +7,22 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-from tuihelp import NOW_MS, fixed_incidents
+from tuihelp import FIXED_PARTS, NOW_MS, fixed_incidents, text_of
 
 import tui
 from fieldkit.cli import main
 from tui._client import SseParser
 from tui._map import Marker, plot
 from tui._model import BoardModel, Filter, FilterError, age_text
-from tui._panels import CAMERAS, SYNC, from_health, rows_from, sparkline, table_of
+from tui._panels import (
+    ago,
+    amount,
+    camera_line,
+    drones_body,
+    seconds_text,
+    sync_body,
+    zone_line,
+)
 from tui._preview import PreviewError, decode_png, make_png, render_preview
 from tui.cli import node_target
 
@@ -91,12 +99,41 @@ def test_preview_errors_are_readable():
         decode_png(make_png(4, 4).replace(b"IDAT", b"IDAT\x00\x01", 1)[:60] + b"\x00" * 8)
 
 
-def test_panels_normalise_what_nodes_send():
-    assert from_health({}, CAMERAS) is None
-    assert from_health({"cameras": []}, CAMERAS) == []
-    assert rows_from({"drones": [{"name": "D1"}]}, ("drones",)) == [{"name": "D1"}]
-    assert rows_from({"T02": {"lag_s": 3}}, SYNC.health_keys) == [{"name": "T02", "lag_s": 3}]
-    assert sparkline([0, 1, 2, 3]) == "▁▃▆█"
+def test_panel_figures_carry_units_and_ages():
+    assert [seconds_text(s) for s in (0.42, 12, 59.6, 240, 3900, 7200, 200_000)] == [
+        "0.4 s", "12 s", "60 s", "4 min", "1 h 5 min", "2 h", "2 d"]
+    assert (ago(12), ago(None), ago(-3)) == ("12 s ago", "never", "0.0 s ago")
+    assert (amount(81.0, "%"), amount(4.25, "m/s", 1), amount(None, "m")) == (
+        "81 %", "4.2 m/s", "-")
+
+
+def test_camera_and_zone_lines_say_rates_counts_density_band_and_age():
+    cameras = FIXED_PARTS.cameras.root
+    ramp = cameras["ramp-cam"]
+    assert camera_line("ramp-cam", ramp, NOW_MS).plain == (
+        "ramp-cam  mast  streaming  5.0 fps in, 2.0 fps analysed  frame 0.4 s ago")
+    assert zone_line(ramp.zones[0], NOW_MS).plain == (
+        "  ramp: 15.2 people (peak 18)  0.51 /m² (0.42-0.60)  level C  5.0 s window 3.0 s ago")
+    down = camera_line("gate-cam", cameras["gate-cam"], NOW_MS).plain
+    assert "reconnecting  - in, - analysed  frame 1 min ago" in down
+    assert "connection refused" in down
+    assert "37 people in view" in camera_line("D1", cameras["D1"], NOW_MS).plain
+
+
+def test_drone_and_sync_panels_never_show_none_or_epoch_seconds():
+    drones = text_of(drones_body(FIXED_PARTS, NOW_MS))
+    assert "21.42302, 39.87351 ±2 m" in drones
+    assert "81 % 15.9 V" in drones
+    assert "0.6 s ago" in drones
+    assert "as of 2.0 s ago" in drones
+    sync = text_of(sync_body(FIXED_PARTS, NOW_MS))
+    assert "4.0 s ago" in sync
+    assert "2 ev" in sync
+    assert "never" in sync
+    assert "3 failed: no answer within 10 s" in sync
+    for text in (drones, sync):
+        assert "None" not in text
+        assert "1764" not in text  # no epoch times
 
 
 def test_map_places_incidents_north_up():
@@ -138,25 +175,6 @@ def test_importing_fieldkit_cli_does_not_import_tui_or_textual():
     code = ("import sys, fieldkit.cli; "
             "sys.exit(('tui' in sys.modules) or ('textual' in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
-
-
-def test_drone_panel_reads_the_drone_services_shape():
-    data = {"vehicles": [{"name": "D1", "mode": "AUTO", "lat": 21.42, "lon": 39.87,
-                          "battery_pct": 81.0, "camera": {"hfov": 1}, "_last_seq": {}}],
-            "links": {"udp": {"packets": 10}}}
-    rows = rows_from(data, ("drones", "vehicles"))
-    table = table_of(rows, ("name", "mode", "lat", "lon", "battery_pct"))
-    assert [c.header for c in table.columns] == ["name", "mode", "lat", "lon", "battery pct"]
-
-
-def test_sync_panel_reads_the_sync_status_shape():
-    data = {"node": "T01", "roster_version": 3, "peers": [
-        {"peer": "HQ", "url": "http://hq", "trust": "trusted", "last_contact_s_ago": 4.0,
-         "pending_out": 2, "pending_in": 0, "lag_s": 1.5, "failures": 0, "last_error": None}]}
-    rows = rows_from(data, SYNC.health_keys)
-    table = table_of(rows, SYNC.columns)
-    assert [c.header for c in table.columns][:4] == ["peer", "trust", "last contact s ago",
-                                                     "pending out"]
 
 
 def test_jpeg_preview_through_opencv_when_installed():

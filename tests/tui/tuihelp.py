@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from typing import Any
 
 from textual.pilot import Pilot
 
 from fieldkit.fold import Incident
+from fieldkit.views import (
+    CamerasView,
+    CameraView,
+    DronesView,
+    DroneView,
+    HealthView,
+    PeerView,
+    SyncStatusView,
+    ZoneView,
+)
+from tui._panels import Fetched
 
 NOW_MS = 1_764_120_000_000
 """The fixed clock of snapshot apps: 2025-11-26 01:20:00 UTC."""
@@ -22,6 +34,15 @@ async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], what: str =
             return
         await pilot.pause(0.01)
     raise AssertionError(f"condition never held: {what or condition}")
+
+
+def text_of(renderable: Any) -> str:
+    """What a rich renderable (a Static's ``content``) reads as, 160 columns wide."""
+    from rich.console import Console
+
+    console = Console(width=160, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
 
 
 def _stamp(by: str, at: int, event: str) -> dict[str, Any]:
@@ -78,7 +99,37 @@ def fixed_incidents() -> list[Incident]:
     ]
 
 
-FIXED_HEALTH: dict[str, Any] = {
-    "status": "ok", "node": "T01", "role": "truck", "events": 42, "incidents": 5,
-    "origins": {"T01": 30, "T02": 12},
-}
+FIXED_HEALTH = HealthView(
+    status="ok", node="T01", role="truck", version="0.1.0", uptime_s=600.0, public_key="k",
+    events=42, cursor=42, incidents=5, by_status={"new": 1}, open=4,
+    origins={"T01": 30, "T02": 12}, rejected=0)
+
+_RAMP_COUNTS = [3.0, 4.2, 5.0, 6.8, 8.4, 9.0, 11.2, 12.6, 12.0, 13.4, 14.8, 15.2]
+FIXED_PARTS = Fetched(
+    NOW_MS - 2000, health=FIXED_HEALTH,
+    cameras=CamerasView({
+        "ramp-cam": CameraView(
+            kind="mast", state="streaming", fps_in=5.0, fps_analysed=2.0, frames_in=3000,
+            frames_analysed=1200, last_frame_ms=NOW_MS - 400, zones=[ZoneView(
+                zone="ramp", end_ms=NOW_MS - 3000, window_s=5.0, count=15.2, peak=18,
+                density=0.51, band=(0.42, 0.6), level="C", counts=_RAMP_COUNTS)]),
+        "gate-cam": CameraView(kind="mast", state="reconnecting", reconnects=3,
+                               last_frame_ms=NOW_MS - 95_000,
+                               last_error="rtsp://gate-cam: connection refused"),
+        "D1": CameraView(kind="drone", state="streaming", fps_in=24.8, fps_analysed=2.0,
+                         last_frame_ms=NOW_MS - 100, people=37),
+    }),
+    drones=DronesView(vehicles=[DroneView(
+        name="D1", vehicle="D1", link="udp", system_id=1, at=(NOW_MS - 600) / 1000,
+        mode="GUIDED", armed=True, lat=21.42302, lon=39.87351, alt_rel_m=60.0,
+        groundspeed_ms=4.2, battery_pct=81.0, battery_v=15.9, gps_accuracy_m=2.5,
+        heartbeat_age_s=0.4)], links={}),
+    sync=SyncStatusView(node="T01", roster_version=3, peers=[
+        PeerView(peer="HQ", url="http://10.0.0.9:8470", trust="trusted",
+                 last_contact_s_ago=4.0, pending_out=2, pending_in=0, lag_s=1.5, failures=0,
+                 last_error=None),
+        PeerView(peer="T02", url=None, trust="trusted", last_contact_s_ago=None,
+                 pending_out=None, pending_in=None, lag_s=None, failures=3,
+                 last_error="no answer within 10 s")]),
+)
+"""What the panels show in snapshots: a counted zone, a camera down, a drone feed."""
