@@ -19,6 +19,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Sparkline, Static
 
+from fieldkit.render import terminal_safe
 from fieldkit.views import (
     CamerasView,
     CameraView,
@@ -110,14 +111,15 @@ def not_available(name: str) -> Text:
 
 def camera_line(name: str, camera: CameraView, now_ms: int) -> Text:
     """Name, kind, state, rates and the newest frame's age."""
-    line = Text.assemble((name, "bold"), f"  {camera.kind}  ", state_text(camera.state))
+    line = Text.assemble((terminal_safe(name), "bold"), f"  {camera.kind}  ",
+                         state_text(camera.state))
     line.append(f"  {amount(camera.fps_in, 'fps', 1)} in, "
                 f"{amount(camera.fps_analysed, 'fps', 1)} analysed"
                 f"  frame {ago_ms(camera.last_frame_ms, now_ms)}")
     if camera.people is not None:
         line.append(f"  {camera.people} people in view", style="bold")
     if camera.last_error:
-        line.append(f"  {camera.last_error}", style="red")
+        line.append(f"  {terminal_safe(camera.last_error)}", style="red")
     return line
 
 
@@ -128,10 +130,15 @@ def zone_line(zone: ZoneView, now_ms: int) -> Text:
         density += f" ({zone.band[0]:.2f}-{zone.band[1]:.2f})"
     level_style = "bold red" if zone.level in "EF" else "bold yellow" if zone.level == "D" \
         else "green"
-    return Text.assemble(
-        f"  {zone.zone}: ", (f"{_count(zone.count)} people", "bold"),
+    line = Text.assemble(
+        f"  {terminal_safe(zone.zone)}: ", (f"{_count(zone.count)} people", "bold"),
         f" (peak {zone.peak})  {density}  level ", (zone.level, level_style),
         f"  {seconds_text(zone.window_s)} window {ago_ms(zone.end_ms, now_ms)}")
+    if zone.method:
+        line.append(f"  by {zone.method}", style="dim")
+    if zone.uncertain:
+        line.append(f"  uncertain: {terminal_safe(zone.uncertain)}", style="bold yellow")
+    return line
 
 
 class CamerasPanel(VerticalScroll):
@@ -264,7 +271,8 @@ def peers_table(status: SyncStatusView) -> Table:
     for p in status.peers:
         problem = Text("")
         if p.last_error:
-            problem = Text(f"{p.failures} failed: {p.last_error[:80]}", style="red")
+            problem = Text(f"{p.failures} failed: {terminal_safe(p.last_error[:80])}",
+                           style="red")
         table.add_row(Text(p.peer, style="bold"), state_text(p.trust),
                       ago(p.last_contact_s_ago), _events(p.pending_out),
                       _events(p.pending_in), seconds_text(p.lag_s), problem)

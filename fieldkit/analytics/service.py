@@ -102,9 +102,12 @@ def _recent_zones(conn: sqlite3.Connection, cameras: list[str], window_s: float,
     for camera in cameras:
         by_zone: dict[str, list[ZoneView]] = {}
         for row in read_metrics(conn, camera, since_ms=since_ms):
+            band = None if row.density_low is None or row.density_high is None \
+                else (row.density_low, row.density_high)
             by_zone.setdefault(row.zone, []).append(ZoneView(
                 zone=row.zone, end_ms=row.end_ms, window_s=window_s, count=row.count,
-                peak=row.peak, density=row.density, level=row.level, counts=[]))
+                peak=row.peak, density=row.density, band=band, level=row.level,
+                method=row.method, uncertain=row.uncertain, counts=[]))
         out[camera] = [rows[-1].model_copy(update={"counts": [r.count for r in rows]})
                        for rows in by_zone.values()]
     return out

@@ -27,6 +27,10 @@ class ZoneView(View):
         None, description="Density interval (low, high) in persons/m², when the counter "
         "reports one")
     level: str = Field(description="Fruin level of service, A (free) .. F (jammed)")
+    method: str | None = Field(None, description="detector, density or fused: how it was "
+                               "counted in most of the window")
+    uncertain: str | None = Field(None, description="Why the estimate was uncertain in the "
+                                  "window (None: it never was)")
     counts: list[float] = Field(description="Mean count of each recent window, oldest first")
 
 

@@ -10,7 +10,8 @@ from fieldkit.store import Store
 
 def _window(zone: str, end_ms: int, count: float) -> ZoneMetrics:
     return ZoneMetrics("ramp", zone, end_ms - 5000, end_ms, 10, count, int(count) + 1,
-                       round(count / 30, 4), "B", 1.0, 0.0, 0.0, 0.1)
+                       round(count / 30, 4), "B", 1.0, 0.0, 0.0, 0.1,
+                       density_low=0.1, density_high=0.3, method="fused")
 
 
 def test_zones_report_the_last_window_and_the_recent_counts(tmp_path):
@@ -23,4 +24,5 @@ def test_zones_report_the_last_window_and_the_recent_counts(tmp_path):
     z1, z2 = sorted(zones["ramp"], key=lambda z: z.zone)
     assert (z1.end_ms, z1.count, z1.peak, z1.counts) == (15_000, 6.0, 7, [3.0, 6.0])
     assert (z2.zone, z2.counts, z2.window_s) == ("z2", [1.0], 5.0)
+    assert (z1.band, z1.method, z1.uncertain) == ((0.1, 0.3), "fused", None)
     assert _recent_zones(store.conn, [], 5.0, 0) == {}

@@ -113,7 +113,8 @@ def test_camera_and_zone_lines_say_rates_counts_density_band_and_age():
     assert camera_line("ramp-cam", ramp, NOW_MS).plain == (
         "ramp-cam  mast  streaming  5.0 fps in, 2.0 fps analysed  frame 0.4 s ago")
     assert zone_line(ramp.zones[0], NOW_MS).plain == (
-        "  ramp: 15.2 people (peak 18)  0.51 /m² (0.42-0.60)  level C  5.0 s window 3.0 s ago")
+        "  ramp: 15.2 people (peak 18)  0.51 /m² (0.42-0.60)  level C  5.0 s window 3.0 s ago"
+        "  by fused")
     down = camera_line("gate-cam", cameras["gate-cam"], NOW_MS).plain
     assert "reconnecting  - in, - analysed  frame 1 min ago" in down
     assert "connection refused" in down

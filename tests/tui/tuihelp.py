@@ -112,7 +112,8 @@ FIXED_PARTS = Fetched(
             kind="mast", state="streaming", fps_in=5.0, fps_analysed=2.0, frames_in=3000,
             frames_analysed=1200, last_frame_ms=NOW_MS - 400, zones=[ZoneView(
                 zone="ramp", end_ms=NOW_MS - 3000, window_s=5.0, count=15.2, peak=18,
-                density=0.51, band=(0.42, 0.6), level="C", counts=_RAMP_COUNTS)]),
+                density=0.51, band=(0.42, 0.6), level="C", method="fused",
+                counts=_RAMP_COUNTS)]),
         "gate-cam": CameraView(kind="mast", state="reconnecting", reconnects=3,
                                last_frame_ms=NOW_MS - 95_000,
                                last_error="rtsp://gate-cam: connection refused"),
