@@ -314,6 +314,8 @@ bench.add_command(_LazyCommand("analytics", "fieldkit.analytics.cli:bench_analyt
                                "Video analytics pipeline against model.predict on every frame."))
 bench.add_command(_LazyCommand("count", "fieldkit.analytics.cli:bench_count",
                                "Count accuracy and cost on real crowds: detector, map, fused."))
+bench.add_command(_LazyCommand("sensors", "sensors.bench:bench_sensors",
+                               "MQTT readings into zones against a bare aiomqtt subscriber."))
 bench.add_command(_LazyCommand("webrtc", "drone.video.bench:bench_webrtc",
                                "Drone video latency over WHIP against an in-process handover."))
 

@@ -72,17 +72,18 @@ class SensorKind(StrEnum):
     @property
     def crossing(self) -> int:
         """+1 for a counter of entries, -1 for exits, 0 for every other kind."""
-        if self in (SensorKind.LINE_IN, SensorKind.TURNSTILE_IN):
-            return 1
-        if self in (SensorKind.LINE_OUT, SensorKind.TURNSTILE_OUT):
-            return -1
-        return 0
+        return _CROSSING.get(self, 0)
 
     @property
     def absolute(self) -> bool:
         """A count of the people in the zone now (anchors the gated occupancy)."""
-        return self in (SensorKind.PEOPLE_COUNT, SensorKind.OCCUPANCY)
+        return self in _ABSOLUTE
 
+
+# Plain dicts: the hot path asks these once per reading.
+_CROSSING = {SensorKind.LINE_IN: 1, SensorKind.TURNSTILE_IN: 1, SensorKind.LINE_OUT: -1,
+             SensorKind.TURNSTILE_OUT: -1}
+_ABSOLUTE = frozenset((SensorKind.PEOPLE_COUNT, SensorKind.OCCUPANCY))
 
 UNITS = {SensorKind.ROAD_SPEED: "km/h", SensorKind.ROAD_FLOW: "vehicles/h",
          SensorKind.ROAD_OCCUPANCY: "%"}

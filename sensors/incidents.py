@@ -54,7 +54,8 @@ def describe(board: ZoneBoard, zone: Zone, now_ms: int) -> str:
     lines = [f"{zone.section.name}: {data['state']} ({data['measure']} {data['value']})."]
     if data["occupancy"] is not None:
         low, high = data["occupancy_band"]
-        lines.append(f"About {data['occupancy']:.0f} people ({low:.0f}-{high:.0f}) on "
+        basis = "" if data["anchored"] else ", counted from an assumed empty zone"
+        lines.append(f"About {data['occupancy']:.0f} people ({low:.0f}-{high:.0f}{basis}) on "
                      f"{zone.section.area_m2:g} m².")
     lines.append(f"Inflow {_fmt(data['inflow_p_s'], 'p/s')}, outflow "
                  f"{_fmt(data['outflow_p_s'], 'p/s')} ({_fmt(data['outflow_pm_s'], 'p/m/s')} "

@@ -95,8 +95,13 @@ class Zone:
     """Entries plus exits since the anchor (for the band)."""
     drift: float | None = None
     """Estimate minus truth at the last correction."""
+    anchored: bool = False
+    """An absolute count has set the occupancy; before that it counts from an empty zone."""
     flows: deque[tuple[int, float, float]] = field(default_factory=deque)
     """(at_ms, in, out) crossings, for the flow window."""
+    flow_in: float = 0.0
+    flow_out: float = 0.0
+    """Sums over ``flows``, kept as they change."""
     state: ZoneState = ZoneState.UNKNOWN
     since_ms: int = 0
     """When the zone took its state."""
@@ -123,26 +128,34 @@ class Zone:
             signed = delta * kind.crossing
             self.net += signed
             self.crossings += delta
-            self.flows.append((reading.at_ms, max(signed, 0.0), max(-signed, 0.0)))
+            flow_in, flow_out = max(signed, 0.0), max(-signed, 0.0)
+            self.flows.append((reading.at_ms, flow_in, flow_out))
+            self.flow_in += flow_in
+            self.flow_out += flow_out
             if self.anchor + self.net < 0:
                 self._correct(0.0)
         elif kind.absolute:
-            self._correct(reading.value)
+            self._correct(reading.value, absolute=True)
 
-    def _correct(self, truth: float) -> None:
-        self.drift = round(self.anchor + self.net - truth, 1)
+    def _correct(self, truth: float, absolute: bool = False) -> None:
+        if self.anchored or not absolute:  # a first count sets the level: no drift yet
+            self.drift = round(self.anchor + self.net - truth, 1)
+        self.anchored = self.anchored or absolute
         self.anchor, self.net, self.crossings = truth, 0.0, 0.0
 
     def flow(self, now_ms: int) -> tuple[float | None, float | None]:
         """(inflow, outflow) persons/s over the window (None: no crossing counters)."""
         window_ms = self.settings.flow_window_s * 1000
         while self.flows and self.flows[0][0] < now_ms - window_ms:
-            self.flows.popleft()
-        counters = [t for t in self.sensors if t.section.kind.crossing and t.fresh(now_ms)]
-        if not counters:
+            _, gone_in, gone_out = self.flows.popleft()
+            self.flow_in -= gone_in
+            self.flow_out -= gone_out
+        if not self.flows:  # no drift of the running sums when the window empties
+            self.flow_in = self.flow_out = 0.0
+        if not any(t.section.kind.crossing and t.fresh(now_ms) for t in self.sensors):
             return None, None
         seconds = self.settings.flow_window_s
-        return (sum(f[1] for f in self.flows) / seconds, sum(f[2] for f in self.flows) / seconds)
+        return max(0.0, self.flow_in) / seconds, max(0.0, self.flow_out) / seconds
 
     def measure(self, now_ms: int) -> tuple[str, float] | None:
         """(what, value) the state is judged on, from fresh sources (None: none fresh)."""
@@ -200,6 +213,7 @@ class Zone:
             "occupancy": round(self.occupancy, 1) if gated else None,
             "occupancy_band": ([round(max(0.0, self.occupancy - band), 1),
                                 round(self.occupancy + band, 1)] if gated else None),
+            "anchored": self.anchored if gated else None,
             "drift": self.drift,
             "inflow_p_s": _round(inflow), "outflow_p_s": _round(outflow),
             "outflow_pm_s": _round(None if outflow is None else outflow / width),

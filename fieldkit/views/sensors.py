@@ -22,8 +22,11 @@ class SensorZoneView(View):
     occupancy: float | None = Field(description="People inside (gated pedestrian zones)")
     occupancy_band: tuple[float, float] | None = Field(
         description="Low and high bound of the occupancy: counters miss and double people")
+    anchored: bool | None = Field(
+        description="An absolute count (people counter, venue occupancy) has set the "
+        "occupancy; false: it counts crossings from an assumed empty zone")
     drift: float | None = Field(description="Estimate minus an absolute count at the last "
-                                "correction (people)")
+                                "correction, or the shortfall when it fell below zero")
     inflow_p_s: float | None = Field(description="Persons per second in, over the flow window")
     outflow_p_s: float | None = Field(description="Persons per second out")
     outflow_pm_s: float | None = Field(description="Outflow per metre of exit width")

@@ -70,18 +70,27 @@ async def test_people_count_corrects_drift(broker, sensor_node):
             ("test/gate-out", json.dumps({"value": 510, "at": now - 2000}).encode()),
         ])
         await until(lambda: _received(node) == 4, "crossings stored")
-        assert _zone(await _sensors(node), "concourse")["occupancy"] == 110
-        # The counter camera sees 98: the estimate is re-anchored and the drift reported.
+        zone = _zone(await _sensors(node), "concourse")
+        # Counted from an assumed empty zone until something counts the people inside.
+        assert (zone["occupancy"], zone["anchored"], zone["drift"]) == (110, False, None)
+        # The counter camera sees 98: that sets the level (no drift: nothing to compare).
         await publish(broker.port, [("test/concourse-count", b"98")])
         await until(lambda: _received(node) == 5, "count stored")
         zone = _zone(await _sensors(node), "concourse")
-        assert (zone["occupancy"], zone["drift"]) == (98, 12)
+        assert (zone["occupancy"], zone["anchored"], zone["drift"]) == (98, True, None)
+        # 20 more in, then a count of 115: the estimate (118) drifted by 3 and is corrected.
+        await publish(broker.port, [
+            ("test/gate-in", json.dumps({"value": 1140, "at": now - 1500}).encode()),
+            ("test/concourse-count", b"115")])
+        await until(lambda: _received(node) == 7, "crossing and count stored")
+        zone = _zone(await _sensors(node), "concourse")
+        assert (zone["occupancy"], zone["drift"]) == (115, 3)
         # More exits than the estimate holds: never below zero, reset and reported.
         await publish(broker.port, [
             ("test/gate-out", json.dumps({"value": 700, "at": now - 1000}).encode())])
-        await until(lambda: _received(node) == 6, "exits stored")
+        await until(lambda: _received(node) == 8, "exits stored")
         zone = _zone(await _sensors(node), "concourse")
-        assert (zone["occupancy"], zone["drift"]) == (0, -92)
+        assert (zone["occupancy"], zone["drift"]) == (0, -75)
 
 
 async def test_bad_input_is_refused_and_the_node_keeps_running(broker, sensor_node, caplog):
