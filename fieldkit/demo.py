@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +30,8 @@ from fieldkit.nodedir import init_node_dir
 from fieldkit.tasks import cancel_and_wait
 from sync.demo import HQ, SECOND_TRUCK, DemoFleet
 
+logger = logging.getLogger(__name__)
+
 DEMO_TRUCK = "T01"
 LOG_FILE = "demo.log"
 
@@ -41,7 +45,25 @@ def demo_workspace(work_dir: Path | None) -> Iterator[Path]:
         yield work_dir
         return
     with tempfile.TemporaryDirectory(prefix="fieldkit-demo-") as tmp:
-        yield Path(tmp)
+        root = Path(tmp)
+        _share_camera_cache(root / DEMO_TRUCK)
+        yield root
+
+
+def _share_camera_cache(node_dir: Path) -> None:
+    """Point the node's model cache (exported detector and density models, the scene's
+    person cut-outs) at the user's cache: making them takes tens of seconds, and a
+    temporary demo would otherwise make them again at every run before its camera
+    shows anything."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    shared = base / "fieldkit" / "demo" / ".ultralytics"
+    try:
+        shared.mkdir(parents=True, exist_ok=True)
+        node_dir.mkdir(parents=True, exist_ok=True)
+        (node_dir / ".ultralytics").symlink_to(shared, target_is_directory=True)
+    except OSError as exc:
+        logger.warning("demo: no shared model cache at %s (%s): the camera starts slower",
+                       shared, exc)
 
 
 async def run_demo(root: Path, *, duration: float | None, seed: int, echo: Echo | None,

@@ -95,7 +95,7 @@ class Timeline:
             self.say(who, "NEW", f"{_cut(self._titles[incident], 60)}  "
                                  f"[{source}, severity {payload.get('severity')}{synced}]")
             if payload.get("description") and self._echo is not None:
-                self._echo(f"{'':25}{_cut(payload['description'], 90)}")
+                self._echo(f"{'':26}{_cut(payload['description'], 90)}")
             return
         title = _cut(self._titles.get(incident, incident[-8:]), 56)
         if kind == "status":

@@ -375,13 +375,15 @@ class CameraPipeline:
             logger.exception("camera %s: cannot record analytics", self.name)
 
 
-def make_worker(camera: CameraSection, detector: Detector) -> CameraWorker:
-    """The ingest worker for ``camera``; 'synthetic' renders the crowd scene."""
+def make_worker(camera: CameraSection, detector: Detector,
+                cache_dir: Path | None = None) -> CameraWorker:
+    """The ingest worker for ``camera``; 'synthetic' renders the crowd scene (its person
+    cut-outs cached in ``cache_dir``)."""
     if camera.source != "synthetic":
         return CameraWorker(camera)
     from fieldkit.analytics.scene import CrowdScene, cut_out_people
 
-    sprites = cut_out_people(detector)
+    sprites = cut_out_people(detector, cache_dir)
     return CameraWorker(camera, lambda: SceneCapture(CrowdScene(camera.scene, sprites)),
                         fps=camera.scene.fps)
 
@@ -446,7 +448,8 @@ class AnalyticsRuntime:
             active = await self.worker.call(open_alerts, self.worker.log, cam.name)
             analyser = Analyser(cam, self.cameras, self.detector, active,
                                 roi_imgsz_max=self.cameras.roi_imgsz, density=density)
-            camera_worker = await asyncio.to_thread(make_worker, cam, self.detector)
+            camera_worker = await asyncio.to_thread(make_worker, cam, self.detector,
+                                                    self.base_dir / ".ultralytics" / "models")
             pipeline = CameraPipeline(analyser, camera_worker,
                                       self._action_sink(_location(analyser)), self._store_sink)
             self.pipelines[cam.name] = pipeline

@@ -13,8 +13,13 @@ model sees a collage, not people.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
+import os
+import tempfile
 import threading
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +34,8 @@ from fieldkit.analytics.config import (
     ZoneSection,
 )
 from fieldkit.analytics.detector import Detector
+
+logger = logging.getLogger(__name__)
 
 #: A person counts in the truth when at least this share of it is visible...
 MIN_VISIBLE = 0.5
@@ -155,28 +162,80 @@ def asset_images() -> list[Path]:
     return [assets / "bus.jpg", assets / "zidane.jpg"]
 
 
-def cut_out_people(detector: Detector) -> list[Sprite]:
+def cut_out_people(detector: Detector, cache_dir: Path | None = None) -> list[Sprite]:
     """People cut out of :func:`asset_images`: GrabCut seeded by each full-body box the
-    detector finds. Cached per model file for the life of the process."""
+    detector finds. Cached per model file for the life of the process, and in
+    ``cache_dir`` across processes (keyed by the model's and the photos' bytes): cutting
+    takes tens of seconds on two cores, and a camera shows nothing until it is done."""
     key = str(detector.model_path)
     with _SPRITE_LOCK:
         if key not in _SPRITES:
-            sprites: list[Sprite] = []
-            for path in asset_images():
-                image = cv2.imread(str(path))
-                if image is None:
-                    continue
-                h, w = image.shape[:2]
-                for d in detector.detect(image, confidence=0.25):
-                    cut_off = d.x1 < 4 or d.y1 < 4 or d.x2 > w - 4 or d.y2 > h - 4
-                    if not cut_off and d.height >= 150 and d.height / max(d.width, 1) >= 1.8:
-                        sprite = _grabcut(image, d.x1, d.y1, d.x2, d.y2)
-                        if sprite is not None:
-                            sprites.append(sprite)
-            if not sprites:
-                raise RuntimeError("no full-body person found in the ultralytics assets")
+            stored = None if cache_dir is None else \
+                cache_dir / f"sprites-{_sprites_digest(detector.model_path)}.npz"
+            sprites = _load_sprites(stored) if stored is not None else None
+            if sprites is None:
+                sprites = _cut_out(detector)
+                if stored is not None:
+                    _save_sprites(stored, sprites)
             _SPRITES[key] = sprites
         return _SPRITES[key]
+
+
+def _cut_out(detector: Detector) -> list[Sprite]:
+    sprites: list[Sprite] = []
+    for path in asset_images():
+        image = cv2.imread(str(path))
+        if image is None:
+            continue
+        h, w = image.shape[:2]
+        for d in detector.detect(image, confidence=0.25):
+            cut_off = d.x1 < 4 or d.y1 < 4 or d.x2 > w - 4 or d.y2 > h - 4
+            if not cut_off and d.height >= 150 and d.height / max(d.width, 1) >= 1.8:
+                sprite = _grabcut(image, d.x1, d.y1, d.x2, d.y2)
+                if sprite is not None:
+                    sprites.append(sprite)
+    if not sprites:
+        raise RuntimeError("no full-body person found in the ultralytics assets")
+    return sprites
+
+
+#: Part of the cache key: change it when the cutting changes what it makes.
+_SPRITES_VERSION = b"grabcut-8-v1"
+
+
+def _sprites_digest(model_path: Path) -> str:
+    digest = hashlib.sha256(_SPRITES_VERSION)
+    files = sorted(p for p in model_path.rglob("*") if p.is_file()) if model_path.is_dir() \
+        else [model_path]
+    for path in [*files, *asset_images()]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _load_sprites(path: Path) -> list[Sprite] | None:
+    """Sprites stored by :func:`_save_sprites`; None when absent or unreadable."""
+    try:
+        with np.load(path) as data:
+            return [Sprite(data[f"bgr{i}"], data[f"alpha{i}"])
+                    for i in range(len(data.files) // 2)]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        logger.warning("person cut-outs in %s unreadable (%s): cutting them again", path, exc)
+        return None
+
+
+def _save_sprites(path: Path, sprites: list[Sprite]) -> None:
+    """Write atomically (a reader never sees half a file); a failure only costs time."""
+    arrays = {f"{name}{i}": getattr(sprite, name) for i, sprite in enumerate(sprites)
+              for name in ("bgr", "alpha")}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as out:
+            np.savez(out, **arrays)
+        os.replace(out.name, path)
+    except OSError as exc:
+        logger.warning("person cut-outs not cached in %s: %s", path, exc)
 
 
 def _grabcut(image: np.ndarray, x1: float, y1: float, x2: float, y2: float) -> Sprite | None:

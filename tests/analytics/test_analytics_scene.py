@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from conftest import make_scene, small_scene
 
+from fieldkit.analytics import scene
 from fieldkit.analytics.config import SceneFlowSection, SceneSection
 from fieldkit.analytics.scene import MIN_VISIBLE, PinholeCamera, Sprite
 
@@ -70,3 +71,24 @@ def test_people_down_lie_wider_than_tall(sprites: list[Sprite]) -> None:
     (down,) = [p for p in frame.people if p.fallen]
     x1, y1, x2, y2 = down.box
     assert x2 - x1 > y2 - y1
+
+
+def test_cut_outs_are_read_back_from_the_disk_cache(sprites: list[Sprite], detector,
+                                                    tmp_path, monkeypatch) -> None:
+    """A second process (the demo's next run) reads the cut-outs instead of cutting them
+    again for tens of seconds: what it reads is what was cut."""
+    stored = tmp_path / f"sprites-{scene._sprites_digest(detector.model_path)}.npz"
+    scene._save_sprites(stored, sprites)
+    monkeypatch.delitem(scene._SPRITES, str(detector.model_path))  # as in a new process
+    again = scene.cut_out_people(detector, tmp_path)
+    assert len(again) == len(sprites)
+    for a, b in zip(again, sprites, strict=True):
+        assert np.array_equal(a.bgr, b.bgr)
+        assert np.array_equal(a.alpha, b.alpha)
+
+
+def test_an_unreadable_cache_file_is_ignored(tmp_path) -> None:
+    broken = tmp_path / "sprites-0123456789abcdef.npz"
+    broken.write_bytes(b"PK\x03\x04 cut short")
+    assert scene._load_sprites(broken) is None
+    assert scene._load_sprites(tmp_path / "absent.npz") is None
