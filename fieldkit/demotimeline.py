@@ -61,7 +61,7 @@ class Timeline:
             async with self.changed:
                 self.kinds[event["kind"]] += 1
                 self.changed.notify_all()
-            self._tell(event)
+            self.tell(event)
 
     async def follow_hq(self, http: aiohttp.ClientSession, url: str) -> None:
         """Tell each incident HQ comes to hold, and how long after it was written."""
@@ -81,7 +81,8 @@ class Timeline:
             except TimeoutError:
                 return
 
-    def _tell(self, event: dict[str, Any]) -> None:
+    def tell(self, event: dict[str, Any]) -> None:
+        """One line (or none) for an event of the truck's stream (its wire form)."""
         payload, incident, kind = event["payload"], event["incident"], event["kind"]
         who = event["origin"]
         if kind == "create":
