@@ -214,16 +214,16 @@ def _key(name: str, zone: str | None) -> str:
 
 def drones_table(drones: DronesView, now_ms: int) -> Table:
     table = _table()
-    for column in ("drone", "mode", "position", "alt", "speed", "battery", "link",
-                   "telemetry"):
-        table.add_column(column, overflow="fold")
+    table.expand = False  # natural widths: the position stays on one line at 80 columns
+    for column in ("drone", "mode", "position", "alt", "speed", "battery", "seen"):
+        table.add_column(column, overflow="fold", no_wrap=column == "position")
     for d in sorted(drones.vehicles, key=lambda d: d.vehicle):
         table.add_row(
             Text(d.vehicle, style="bold"),
             Text(f"{d.mode or '-'}{' armed' if d.armed else ''}",
                  style="bold yellow" if d.armed else ""),
             _position(d), amount(d.alt_rel_m, "m"), amount(d.groundspeed_ms, "m/s", 1),
-            _battery(d), _link(d), ago_ms(d.at * 1000, now_ms))
+            _battery(d), _telemetry(d, now_ms))
     return table
 
 
@@ -231,7 +231,7 @@ def _position(d: DroneView) -> str:
     if d.lat is None or d.lon is None:
         return "no fix"
     fix = f" ±{d.gps_accuracy_m:.0f} m" if d.gps_accuracy_m is not None else ""
-    return f"{d.lat:.5f}, {d.lon:.5f}{fix}"
+    return f"{d.lat:.5f},{d.lon:.5f}{fix}"
 
 
 def _battery(d: DroneView) -> Text:
@@ -242,12 +242,14 @@ def _battery(d: DroneView) -> Text:
     return Text(text, style="bold red" if low else "")
 
 
-def _link(d: DroneView) -> Text:
-    beat = d.heartbeat_age_s
-    text = f"beat {ago(beat)}"
+def _telemetry(d: DroneView, now_ms: int) -> Text:
+    """The sample's age; the autopilot's heartbeat only when it is late, loss when any."""
+    text = Text(ago_ms(d.at * 1000, now_ms))
+    if d.heartbeat_age_s is not None and d.heartbeat_age_s > 5:
+        text.append(f" no heartbeat for {seconds_text(d.heartbeat_age_s)}", style="bold red")
     if d.loss_pct:
-        text += f", {d.loss_pct:.0f} % lost"
-    return Text(text, style="bold red" if beat is not None and beat > 5 else "")
+        text.append(f" {d.loss_pct:.0f} % lost", style="yellow")
+    return text
 
 
 def drones_body(fetched: Fetched | None, now_ms: int) -> RenderableType:

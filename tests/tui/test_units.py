@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -123,9 +124,14 @@ def test_camera_and_zone_lines_say_rates_counts_density_band_and_age():
 
 def test_drone_and_sync_panels_never_show_none_or_epoch_seconds():
     drones = text_of(drones_body(FIXED_PARTS, NOW_MS))
-    assert "21.42302, 39.87351 ±2 m" in drones
+    assert "21.42302,39.87351 ±2 m" in drones
     assert "81 % 15.9 V" in drones
     assert "0.6 s ago" in drones
+    late = FIXED_PARTS.drones.vehicles[0].model_copy(update={"heartbeat_age_s": 12.0,
+                                                             "loss_pct": 30.0})
+    late_parts = replace(FIXED_PARTS, drones=FIXED_PARTS.drones.model_copy(
+        update={"vehicles": [late]}))
+    assert "0.6 s ago no heartbeat for 12 s 30 % lost" in text_of(drones_body(late_parts, NOW_MS))
     assert "as of 2.0 s ago" in drones
     sync = text_of(sync_body(FIXED_PARTS, NOW_MS))
     assert "4.0 s ago" in sync
