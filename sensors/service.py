@@ -18,14 +18,13 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 
 from fieldkit import wirejson
 from fieldkit.appkeys import CONFIG, WORKER
 from fieldkit.config import Config
-from fieldkit.errors import ConfigError, FieldkitError, IngestError, InvalidActionError
+from fieldkit.errors import FieldkitError, IngestError, InvalidActionError
 from fieldkit.hlc import wall_ms
 from fieldkit.query import query_limit
 from fieldkit.tasks import cancel_and_wait
@@ -35,6 +34,8 @@ from sensors.config import SensorsSection
 from sensors.incidents import SensorWatch
 from sensors.mqtt import BrokerSettings, Delivery, MqttIngest, tls_context
 from sensors.readings import Reading, parse_payload, recent_readings, store_readings
+from sensors.secret import read_secret
+from sensors.transit import TransitWatch
 from sensors.zones import ZoneBoard
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class SensorsRuntime:
     settings: SensorsSection
     board: ZoneBoard
     ingest: MqttIngest | None = None
+    transit: TransitWatch | None = None
     push_token: str | None = None
     stored: int = 0
     duplicates: int = 0
@@ -82,22 +84,6 @@ def install_sensors(app: web.Application) -> None:
                                      "sensors -> push_token_file")
     app.cleanup_ctx.append(_sensors_ctx)
     app.add_routes([web.post("/sensors/readings", post_readings)])
-
-
-def read_secret(config: Config, inline: Any, path_setting: Any, where: str) -> str | None:
-    """The secret given inline (a SecretStr) or in a file (read now); None when neither."""
-    if inline is not None:
-        return str(inline.get_secret_value())
-    if path_setting is None:
-        return None
-    path = config.path(path_setting)
-    try:
-        secret = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"{where} {path} cannot be read: {exc.strerror}") from exc
-    if len(secret) < 8:
-        raise ConfigError(f"{where} {path}: shorter than 8 characters")
-    return secret
 
 
 def broker_settings(config: Config) -> BrokerSettings:
@@ -134,7 +120,12 @@ async def _sensors_ctx(app: web.Application) -> AsyncIterator[None]:
     if runtime.settings.mqtt.enabled and by_topic:
         runtime.ingest = MqttIngest(broker_settings(config), sorted(by_topic), handle)
         await runtime.ingest.start()
+    if runtime.settings.transit.stations:
+        runtime.transit = TransitWatch(config, worker, runtime.board)
+        await runtime.transit.start()
     yield
+    if runtime.transit is not None:
+        await runtime.transit.stop()
     if runtime.ingest is not None:
         await runtime.ingest.stop()
     for task in tasks:
@@ -180,7 +171,8 @@ async def get_sensors(request: web.Request) -> web.Response:
     body = runtime.board.snapshot(wall_ms())
     body.update(enabled=runtime.settings.enabled, stored=runtime.stored,
                 duplicates=runtime.duplicates,
-                mqtt=runtime.ingest.snapshot() if runtime.ingest else {"state": "disabled"})
+                mqtt=runtime.ingest.snapshot() if runtime.ingest else {"state": "disabled"},
+                transit=runtime.transit.snapshot() if runtime.transit else None)
     return respond(SensorsView.model_validate(body))
 
 

@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -53,13 +54,15 @@ class TransitSection(_Section):
         description="TripUpdates, ServiceAlerts or VehiclePositions (protobuf), file or URL")
     api_key: SecretStr | None = Field(
         None, title="API key", description="Sent as the api_key_header to the feed URLs")
+    api_key_file: Path | None = Field(
+        None, title="API key file", description="File holding the API key (instead)")
     api_key_header: str = Field(
         "Authorization", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$",
         title="API key header", description="Header carrying api_key")
-    poll_s: float = Field(30.0, ge=1, le=3600, title="Poll interval",
+    poll_s: float = Field(30.0, ge=0.1, le=3600, title="Poll interval",
                           description="Seconds between reads of the realtime feeds")
     backoff_max_s: float = Field(
-        600.0, ge=1, le=86_400, title="Longest backoff",
+        600.0, ge=0.1, le=86_400, title="Longest backoff",
         description="Upper bound of the wait after failed reads (doubles per failure)")
     bus_capacity: int = Field(80, ge=1, le=300, title="Bus capacity",
                               description="Passengers one bus takes away")

@@ -45,6 +45,7 @@ from fieldkit.views.sensors import (
     SensorsView,
     SensorView,
     SensorZoneView,
+    TransitView,
 )
 
 __all__ = [
@@ -54,6 +55,6 @@ __all__ = [
     "LinkBody", "LinkView", "LiveDrone", "LiveFeedsView", "LiveParts", "MqttView",
     "NoteBody", "PeerView", "PositionSample", "PushView", "RejectionView", "SensorReadingList",
     "SensorReadingView", "SensorView", "SensorZoneView", "SensorsView", "StatusBody",
-    "SyncStatusView", "TopIncident", "View", "WebrtcSessionView", "WebrtcView", "ZoneView",
-    "respond",
+    "SyncStatusView", "TopIncident", "TransitView", "View", "WebrtcSessionView", "WebrtcView",
+    "ZoneView", "respond",
 ]

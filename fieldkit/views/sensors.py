@@ -60,6 +60,15 @@ class MqttView(View):
     last_error: str | None = Field(None, description="Why the last attempt failed")
 
 
+class TransitView(View):
+    """GTFS and GTFS-realtime as this node reads them."""
+
+    schedule: bool = Field(description="The GTFS schedule is loaded")
+    feeds: list[str] = Field(description="Realtime feeds read at least once")
+    errors: dict[str, str] = Field(description="Feed -> why its last read failed")
+    disrupted: list[str] = Field(description="Stations with an open transport incident")
+
+
 class SensorsView(View):
     """``GET /api/sensors``: zone states, sensor health and the broker connection."""
 
@@ -69,6 +78,7 @@ class SensorsView(View):
     stored: int = Field(ge=0, description="Readings stored since the node started")
     duplicates: int = Field(ge=0, description="Readings skipped as already held")
     mqtt: MqttView
+    transit: TransitView | None = Field(None, description="None: no stations watched")
 
 
 class SensorReadingView(View):
