@@ -80,12 +80,12 @@ class StreamEvent:
     """The node's arrival cursor (the SSE id): resume after it."""
     kind: str
     """Event kind (create, set, status, assign, note, ...)."""
-    data: dict[str, Any]
-    """The event in wire form (origin, seq, hlc, incident, kind, payload, ...)."""
+    data: EventView
+    """The event in wire form."""
 
     @property
     def incident(self) -> str:
-        return str(self.data.get("incident", ""))
+        return self.data.incident
 
 
 def read_token(path: Path) -> str:
@@ -301,13 +301,11 @@ class SseParser:
         self._id, self._kind, self._data = None, "message", []
         if not data or raw_id is None:
             return None
-        try:
-            cursor = int(raw_id)
-            payload = json.loads("\n".join(data))
+        try:  # a pydantic ValidationError is a ValueError too
+            return StreamEvent(int(raw_id), kind, EventView.model_validate_json("\n".join(data)))
         except ValueError:
             logger.warning("skipping a malformed stream event (id %r)", raw_id)
             return None
-        return StreamEvent(cursor, kind, payload if isinstance(payload, dict) else {})
 
 
 def _read(model: type[V], method: str, path: str, data: Any) -> V:

@@ -76,7 +76,9 @@ def test_age_text():
 def test_sse_parser():
     parser = SseParser()
     lines = [b": keep-alive\n", b"\n", b"id: 7\n", b"event: note\n",
-             b'data: {"incident": "abc", "kind": "note"}\n', b"\n"]
+             b'data: {"origin": "T01", "seq": 3, "hlc": 1, "incident": "abc", "kind": "note", '
+             b'"payload": {"text": "x"}, "prev": "p", "hash": "h", "sig": "s"}\n', b"\n",
+             b"id: 8\n", b'data: {"incident": "def"}\n', b"\n"]  # not an event: skipped
     events = [e for e in map(parser.feed, lines) if e is not None]
     assert [(e.cursor, e.kind, e.incident) for e in events] == [(7, "note", "abc")]
     assert parser.feed(b"id: x\n") is None
