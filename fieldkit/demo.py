@@ -91,7 +91,8 @@ async def run_demo(root: Path, *, duration: float | None, seed: int, echo: Echo 
         urls = {DEMO_TRUCK: node.url, SECOND_TRUCK: fleet.nodes[SECOND_TRUCK].url}
         async with aiohttp.ClientSession() as http:
             followers = [asyncio.create_task(story.follow_truck(http, node.url)),
-                         asyncio.create_task(story.follow_hq(http, fleet.nodes[HQ].url))]
+                         asyncio.create_task(story.follow_hq(http, fleet.nodes[HQ].url)),
+                         asyncio.create_task(story.follow_cameras(http, node.url))]
             try:
                 deadline = None if duration is None else started + duration
                 await Crews(http, urls, seed).play(script(DEMO_TRUCK, SECOND_TRUCK),

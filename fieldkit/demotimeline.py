@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 
 from fieldkit.hlc import to_wall_ms, wall_ms
+from fieldkit.views.parts import CamerasView, ZoneView
 
 Echo = Callable[[str], None]
 #: A camera re-titles its incident as the scene changes; one line per this many seconds
@@ -72,6 +73,26 @@ class Timeline:
             self.say("HQ", "received", f"{_cut(event['payload'].get('title', ''), 60)}  "
                                        f"({lag:.2f} s after {event['origin']} wrote it)")
 
+    async def follow_cameras(self, http: aiohttp.ClientSession, url: str,
+                             every_s: float = 2.0) -> None:
+        """Tell each mast camera's state as it changes (it is ``starting`` while its
+        models and scene are prepared), and each zone's estimate when its level changes,
+        with the figures and the band the analytics give."""
+        states: dict[str, str] = {}
+        levels: dict[tuple[str, str], str] = {}
+        while True:
+            async with http.get(url + "/api/cameras") as response:
+                cameras = CamerasView.model_validate(await response.json()).root
+            for name, camera in sorted(cameras.items()):
+                if camera.kind == "mast" and states.get(name) != camera.state:
+                    states[name] = camera.state
+                    self.say(self.truck, "camera", f"{name} {camera.state}")
+                for zone in camera.zones:
+                    if levels.get((name, zone.zone)) != zone.level:
+                        levels[(name, zone.zone)] = zone.level
+                        self.say(self.truck, "zone", _zone_line(name, zone))
+            await asyncio.sleep(every_s)  # polling the camera health, as the console does
+
     async def delivered(self, total: int, timeout_s: float) -> None:
         """Wait (bounded) until the stream has delivered ``total`` events."""
         async with self.changed:
@@ -114,6 +135,15 @@ class Timeline:
                 self._told[incident] = time.monotonic()
                 self.say(who, "updated", f"{_cut(self._titles[incident], 56)}  "
                                          f"({payload['field']} now {payload.get('value')})")
+
+
+def _zone_line(camera: str, zone: ZoneView) -> str:
+    band = f"{zone.band[0]:.1f}-{zone.band[1]:.1f}" if zone.band is not None else ""
+    how = ", ".join(part for part in (band, zone.method or "") if part)
+    return (f"{camera} {zone.zone}: {zone.density:.1f} persons/m2"
+            + (f" ({how})" if how else "")
+            + f", level {zone.level}, {zone.count:.0f} people"
+            + (f"; uncertain: {_cut(zone.uncertain, 50)}" if zone.uncertain else ""))
 
 
 async def _stream(http: aiohttp.ClientSession, url: str) -> AsyncIterator[dict[str, Any]]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from fieldkit.demotimeline import Timeline
+from fieldkit.demotimeline import Timeline, _zone_line
+from fieldkit.views.parts import ZoneView
 
 
 def _event(origin: str, kind: str, payload: dict, incident: str = "01a2-0001") -> dict:
@@ -49,3 +50,16 @@ def test_a_camera_retitling_its_incident_is_told_at_most_every_so_often():
     assert len(lines) == 1  # the create; the flapping title stays off the story
     story.tell(_event("T01", "status", {"status": "acknowledged", "reason": ""}))
     assert lines[-1].endswith("acknowledged  2 people down")  # under its latest title
+
+
+def test_a_zone_is_told_with_the_figures_and_band_the_analytics_give():
+    zone = ZoneView(zone="ramp", end_ms=0, window_s=5.0, count=9.4, peak=11, density=0.31,
+                    band=(0.2, 0.45), level="B", method="fused", counts=[9.4])
+    assert _zone_line("ramp-cam", zone) == \
+        "ramp-cam ramp: 0.3 persons/m2 (0.2-0.5, fused), level B, 9 people"
+    unsure = zone.model_copy(update={"band": None, "method": None,
+                                     "uncertain": "people overlap beyond what the detector "
+                                                  "separates"})
+    assert _zone_line("ramp-cam", unsure) == (
+        "ramp-cam ramp: 0.3 persons/m2, level B, 9 people; uncertain: people overlap "
+        "beyond what the detector separates")
