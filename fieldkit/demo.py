@@ -28,6 +28,7 @@ from fieldkit.demotimeline import Echo, Timeline
 from fieldkit.node import Node
 from fieldkit.nodedir import init_node_dir
 from fieldkit.tasks import cancel_and_wait
+from sensors.demo import DemoCity
 from sync.demo import HQ, SECOND_TRUCK, DemoFleet
 
 logger = logging.getLogger(__name__)
@@ -73,9 +74,18 @@ async def run_demo(root: Path, *, duration: float | None, seed: int, echo: Echo 
     the node serves (the console connects there)."""
     node_dir = root / DEMO_TRUCK
     drone = DemoDrone(*ORIGIN, port=free_udp_port())
-    config = _demo_config(node_dir).model_copy(update={"drones": drone.section})
+    # The city: a turnstile bank at T01's gate, a metro line HQ watches (sensors.demo).
+    city = DemoCity(root)
+    await city.start()
+    city.configure_hq(root / HQ, HQ)
+    config = _demo_config(node_dir).model_copy(update={"drones": drone.section,
+                                                       "sensors": city.truck_section})
     # A second truck and HQ on loopback; T01 syncs with both (see sync.demo).
-    fleet = await DemoFleet.start(node_dir, config)
+    try:
+        fleet = await DemoFleet.start(node_dir, config)
+    except BaseException:
+        await city.stop()
+        raise
     node = Node(fleet.config)
     try:
         await node.start()
@@ -90,11 +100,12 @@ async def run_demo(root: Path, *, duration: float | None, seed: int, echo: Echo 
             on_ready(node.url)
         urls = {DEMO_TRUCK: node.url, SECOND_TRUCK: fleet.nodes[SECOND_TRUCK].url}
         async with aiohttp.ClientSession() as http:
+            deadline = None if duration is None else started + duration
             followers = [asyncio.create_task(story.follow_truck(http, node.url)),
                          asyncio.create_task(story.follow_hq(http, fleet.nodes[HQ].url)),
-                         asyncio.create_task(story.follow_cameras(http, node.url))]
+                         asyncio.create_task(story.follow_cameras(http, node.url)),
+                         asyncio.create_task(city.play(deadline))]
             try:
-                deadline = None if duration is None else started + duration
                 await Crews(http, urls, seed).play(script(DEMO_TRUCK, SECOND_TRUCK),
                                                    deadline)
                 if deadline is not None:  # the camera and the drone go on until the end
@@ -115,6 +126,7 @@ async def run_demo(root: Path, *, duration: float | None, seed: int, echo: Echo 
         await drone.stop()
         await node.stop()
         await fleet.stop()
+        await city.stop()
 
 
 def _demo_config(node_dir: Path) -> Config:

@@ -102,6 +102,8 @@ class Zone:
     flow_in: float = 0.0
     flow_out: float = 0.0
     """Sums over ``flows``, kept as they change."""
+    counting_since_ms: int | None = None
+    """First crossing total seen: flows average over at most the time since."""
     state: ZoneState = ZoneState.UNKNOWN
     since_ms: int = 0
     """When the zone took its state."""
@@ -120,6 +122,8 @@ class Zone:
         """Fold one reading from ``track`` (a sensor of this zone) into the measures."""
         previous = track.last
         kind = reading.kind
+        if kind.crossing and self.counting_since_ms is None:
+            self.counting_since_ms = reading.at_ms
         if kind.crossing and previous is not None:
             # A total that drops is a reset: the new total is what was counted since.
             delta = reading.value - previous.value
@@ -154,7 +158,9 @@ class Zone:
             self.flow_in = self.flow_out = 0.0
         if not any(t.section.kind.crossing and t.fresh(now_ms) for t in self.sensors):
             return None, None
-        seconds = self.settings.flow_window_s
+        # A window not yet filled averages over the time counted (at least a second).
+        counted_s = (now_ms - (self.counting_since_ms or now_ms)) / 1000
+        seconds = max(1.0, min(self.settings.flow_window_s, counted_s))
         return max(0.0, self.flow_in) / seconds, max(0.0, self.flow_out) / seconds
 
     def measure(self, now_ms: int) -> tuple[str, float] | None:

@@ -75,9 +75,12 @@ def test_flow_per_metre():
     board = _board(flow_window_s=10)
     _feed(board, "gate-out", 0, T0)
     _feed(board, "gate-out", 40, T0 + 5000)
+    # 40 out in the 5 s counted so far (the 10 s window is not full yet).
     body = board.zones["concourse"].to_json(T0 + 5000)
-    assert body["outflow_p_s"] == 4.0
-    assert body["outflow_pm_s"] == 1.0  # 4 m of exits
+    assert body["outflow_p_s"] == 8.0
+    assert body["outflow_pm_s"] == 2.0  # 4 m of exits
+    # Later the window is full: 40 in 10 s.
+    assert board.zones["concourse"].to_json(T0 + 10_000)["outflow_p_s"] == 4.0
 
 
 @pytest.mark.parametrize(("payload", "message"), [
