@@ -50,6 +50,9 @@ class ApplyReport:
     """Events refused, with the reason."""
     incidents: set[str] = field(default_factory=set)
     """Incidents whose state changed."""
+    healed: list[Event] = field(default_factory=list)
+    """Events held here whose signature did not verify, now replaced by this copy's
+    (valid) one; also counted as duplicates."""
 
 
 def parse_wire(items: Iterable[Any], keyring: Keyring) -> tuple[list[Event], list[Refusal]]:
@@ -103,14 +106,19 @@ def _check_run(conn: sqlite3.Connection, keyring: Keyring, origin: str, batch: l
                         " ORDER BY seq DESC LIMIT 1", [origin]).fetchone()
     head_seq, prev = head or (0, GENESIS)
     old = [e for e in batch if e.seq <= head_seq]
-    held = _held_hashes(conn, origin, [e.seq for e in old])
+    held = _held(conn, origin, [e.seq for e in old])
     for e in old:
-        if held[e.seq] != e.hash:
+        held_hash, held_sig = held[e.seq]
+        if held_hash != e.hash:
             reject(e, "fork", f"{e.id} differs from the event already held under that id")
         elif e.compute_hash() != e.hash:  # a tampered copy that kept the original hash
             reject(e, "bad_hash", f"{e.id}: content does not match its hash")
         else:
             report.duplicates += 1
+            # Ed25519 is deterministic: a different signature means one of the two is not
+            # the origin's. A copy held from a tampering relay is repaired by a true one.
+            if e.sig != held_sig and e.signature_valid(keyring.verify):
+                report.healed.append(e)
     run: list[Event] = []
     new = [e for e in batch if e.seq > head_seq]
     for i, e in enumerate(new):
@@ -153,14 +161,16 @@ def _signed_prefix(run: list[Event], keyring: Keyring) -> int:
     return lo
 
 
-def _held_hashes(conn: sqlite3.Connection, origin: str, seqs: list[int]) -> dict[int, str]:
-    held: dict[int, str] = {}
+def _held(conn: sqlite3.Connection, origin: str, seqs: list[int]
+          ) -> dict[int, tuple[str, str]]:
+    """seq -> (hash, sig) of the events of ``origin`` held among ``seqs``."""
+    held: dict[int, tuple[str, str]] = {}
     for i in range(0, len(seqs), SQL_CHUNK):
         chunk = seqs[i:i + SQL_CHUNK]
         marks = ",".join("?" * len(chunk))
-        held.update(conn.execute(
-            f"SELECT seq, hash FROM events WHERE origin = ? AND seq IN ({marks})",
-            [origin, *chunk]).fetchall())
+        held.update((seq, (digest, sig)) for seq, digest, sig in conn.execute(
+            f"SELECT seq, hash, sig FROM events WHERE origin = ? AND seq IN ({marks})",
+            [origin, *chunk]))
     return held
 
 

@@ -254,12 +254,17 @@ class IncidentLog:
         with self.store.write() as conn:
             accepted, refused = check_batch(conn, self.keyring, events, report)
             conn.executemany(_INSERT_EVENT, [event_to_row(e) for e in accepted])
+            conn.executemany("UPDATE events SET sig = ? WHERE origin = ? AND seq = ?",
+                             [(e.sig, e.origin, e.seq) for e in report.healed])
             report.applied = len(accepted)
             report.incidents = {e.incident for e in accepted}
             refold(conn, report.incidents)
             count_rejections(conn, refused, self._clock())
         for (origin, reason), n in Counter((o, r) for o, r, _ in refused).items():
             logger.warning("rejected %d event(s) from %s: %s", n, origin, reason)
+        if report.healed:
+            logger.warning("replaced %d signature(s) that did not verify (first %s) by the "
+                           "origin's own", len(report.healed), report.healed[0].id)
         return report
 
     # --- reads -------------------------------------------------------------------------

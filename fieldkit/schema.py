@@ -352,3 +352,17 @@ def m012_zone_estimate(db: Database) -> None:
         "ALTER TABLE zone_metrics ADD COLUMN method TEXT",
         "ALTER TABLE zone_metrics ADD COLUMN uncertain TEXT",
     )
+
+
+@_migration
+def m013_signature_repair(db: Database) -> None:
+    """An event's content stays immutable, but a signature that does not verify may be
+    replaced by a genuine one (a relay that stored a tampered copy heals when a true copy
+    arrives: the signature is not part of the hash)."""
+    _run(
+        db,
+        "DROP TRIGGER events_immutable",
+        """CREATE TRIGGER events_immutable
+            BEFORE UPDATE OF arrival, origin, seq, hlc, incident, kind, payload, prev, hash
+            ON events BEGIN SELECT RAISE(ABORT, 'events are immutable'); END""",
+    )

@@ -34,7 +34,7 @@ from fieldkit.errors import NotFoundError
 from fieldkit.hlc import wall_ms
 from fieldkit.log import IncidentLog
 from sync.errors import BundleError, ProtocolError, RosterError
-from sync.protocol import Vector, decode_batch, encode_batch, pending, plan
+from sync.protocol import Vector, decode_batch, encode_batch, pending, plan, vouched
 from sync.roster import Roster, Trust, adopt
 
 MAGIC = b"FIELDKIT-BUNDLE 1\n"
@@ -99,7 +99,7 @@ def export_bundle(log: IncidentLog, trust: Trust, path: Path, since: Vector,
         theirs = dict(since)
         named: list[str] = []
         while True:
-            events = plan(log, theirs, allowed, BATCH)
+            events = vouched(plan(log, theirs, allowed, BATCH), log.keyring)
             if not events:
                 break
             put(b"E", encode_batch(events))

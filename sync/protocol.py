@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import heapq
 import json
+import logging
 import struct
 import zlib
 from collections.abc import Callable, Mapping
@@ -35,8 +36,11 @@ from typing import Any
 
 from fieldkit import wirejson
 from fieldkit.events import Event
+from fieldkit.identity import Keyring
 from fieldkit.log import IncidentLog
 from sync.errors import ProtocolError
+
+logger = logging.getLogger(__name__)
 
 MAGIC = b"FKB1"
 MAX_BATCH_EVENTS = 10_000
@@ -49,16 +53,44 @@ Vector = dict[str, int]
 # --- events ------------------------------------------------------------------------------
 
 
-def encode_fitting(events: list[Event], max_bytes: int) -> tuple[bytes, int]:
+def encode_fitting(events: list[Event], max_bytes: int, keyring: Keyring
+                   ) -> tuple[bytes, list[Event]]:
     """Encode the longest prefix of ``events`` (halving) whose batch is at most
-    ``max_bytes`` and inflates to at most half the receiver's limit. A prefix of a plan
-    keeps every chain contiguous. Returns the batch and how many events it holds."""
+    ``max_bytes`` and inflates to at most half the receiver's limit, each origin's part
+    ending on an event this node can vouch for (:func:`vouched`). A prefix of a plan
+    keeps every chain contiguous. Returns the batch and the events it holds."""
     count = len(events)
     while True:
-        batch, raw = _encode(events[:count])
+        sent = vouched(events[:count], keyring)
+        batch, raw = _encode(sent)
         if count <= 1 or (len(batch) <= max_bytes and raw <= MAX_DECODED_BYTES // 2):
-            return batch, count
+            return batch, sent
         count //= 2
+
+
+def vouched(events: list[Event], keyring: Keyring) -> list[Event]:
+    """``events`` less, per origin, what follows its last event whose signature verifies.
+
+    A receiver checks one signature per origin and batch, the last one; the chain proves
+    the events before it. So a batch must end each origin's part on a signature checked
+    here: interior signatures were never checked on the way in (a tampering relay may
+    have replaced them), and sending one as the last would get the whole part refused.
+    Verifies one signature per origin when the log is genuine.
+    """
+    chains: dict[str, list[Event]] = {}
+    for e in events:
+        chains.setdefault(e.origin, []).append(e)
+    last: dict[str, int] = {}
+    for origin, chain in chains.items():
+        keep = len(chain)
+        while keep and not chain[keep - 1].signature_valid(keyring.verify):
+            keep -= 1
+        last[origin] = chain[keep - 1].seq if keep else 0
+        if keep < len(chain):
+            logger.warning("holding back %s:%d..%d: their signatures do not verify here (a "
+                           "tampered copy); a true copy from any peer replaces them",
+                           origin, chain[keep].seq, chain[-1].seq)
+    return [e for e in events if e.seq <= last[e.origin]]
 
 
 def encode_batch(events: list[Event]) -> bytes:

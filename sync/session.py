@@ -32,7 +32,7 @@ from fieldkit.errors import NotFoundError
 from fieldkit.intake import ApplyReport
 from fieldkit.log import IncidentLog
 from sync import peerstate
-from sync.errors import AuthError, ProtocolError, RosterError
+from sync.errors import AuthError, PeerRefused, ProtocolError, RosterError
 from sync.protocol import Vector, decode_batch, encode_fitting, parse_vector, plan
 from sync.roster import Roster, Trust, adopt, load_roster
 from sync.scope import offer_filter
@@ -183,7 +183,7 @@ class SyncEngine:
         events = await self._call(plan, self.log, theirs,
                                   _accepted(offer_filter(self.trust, peer), body.get("accept")),
                                   min(limit, self.settings.batch_events))
-        return encode_fitting(events, MAX_BATCH_BYTES)[0]
+        return encode_fitting(events, MAX_BATCH_BYTES, self.trust.keyring())[0]
 
     async def push(self, peer: str, batch: bytes) -> dict[str, Any]:
         """Verify and apply a batch from ``peer`` atomically; answer with our new vector."""
@@ -283,10 +283,13 @@ class SyncEngine:
                 if applied.applied:
                     self._on_change()
                 else:
-                    if applied.rejected or applied.deferred:
+                    if applied.rejected:
+                        raise _refused(transport.peer, "its batch", applied.rejected[0].detail,
+                                       len(applied.rejected))
+                    if applied.deferred:
                         logger.warning("sync %s: batch from %s made no progress (%d "
-                                       "rejected, %d deferred)", self.name, transport.peer,
-                                       len(applied.rejected), len(applied.deferred))
+                                       "deferred)", self.name, transport.peer,
+                                       len(applied.deferred))
                     return
         finally:
             fetch.cancel()  # a prefetch not needed (or the session failed)
@@ -303,10 +306,13 @@ class SyncEngine:
             if not events:
                 return theirs
             # The peer refuses bodies over its api.max_body_bytes (1 MiB by default).
-            batch, count = encode_fitting(events, MAX_PUSH_BYTES)
+            batch, sent = await self._call(encode_fitting, events, MAX_PUSH_BYTES,
+                                           self.trust.keyring())
+            if not sent:
+                return theirs  # nothing this node can vouch for (see protocol.vouched)
             report.bytes_out += len(batch)
             sending = asyncio.ensure_future(transport.push(batch))
-            hoped = _advanced(theirs, ((e.origin, e.seq) for e in events[:count]))
+            hoped = _advanced(theirs, ((e.origin, e.seq) for e in sent))
             try:
                 events = await self._call(plan, self.log, hoped, allowed, limit)
             finally:
@@ -319,6 +325,9 @@ class SyncEngine:
                                 if isinstance(r, dict)]
             theirs = parse_vector(answer.get("vector"), "push answer vector")
             if not applied:
+                if rejected:
+                    first = rejected[0].get("detail") if isinstance(rejected[0], dict) else None
+                    raise _refused(transport.peer, "our batch", str(first), len(rejected))
                 return theirs
         return theirs
 
@@ -351,6 +360,13 @@ class SyncEngine:
             report.bytes_out += len(data)
             await transport.put_blob(digest, mime, data)
             report.blobs_out += 1
+
+
+def _refused(peer: str, whose: str, first: str, count: int) -> PeerRefused:
+    """A batch refused whole: the session fails, so the scheduler backs off this peer
+    instead of sending (or fetching) the same refused batch again at once."""
+    return PeerRefused(422, f"{peer}: {whose} was refused whole ({count} event(s); first: "
+                            f"{first[:200]}); backing off")
 
 
 def _accepted(allowed: Callable[[str], bool], accept: Any) -> Callable[[str], bool]:
