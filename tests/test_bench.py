@@ -16,7 +16,7 @@ def test_bench_log_reports_every_measure_with_a_ratio():
     figures = json.loads(result.stdout)
     assert figures["events"] == 2000
     measures = {"append batched (1000)", "append one by one", "verify+apply foreign batch",
-                "rebuild view"}
+                "rebuild view", "verify every signature"}
     assert set(figures["events_per_s"]) == measures
     assert set(figures["ratio_to_baseline"]) == measures
     assert all(rate > 0 for rate in figures["events_per_s"].values())
