@@ -5,6 +5,7 @@ from __future__ import annotations
 from hqhelp import pump_until
 from rich.console import Console
 
+from fieldkit.views import FleetView
 from tui import FieldkitApp, NodeClient
 from tui._panels import InfoPanel, fleet_table
 
@@ -15,17 +16,26 @@ def _text(renderable) -> str:
     return console.export_text()
 
 
+def _node(name: str, **fields) -> dict:
+    return {"node": name, "self": False, "last_sync_s_ago": None, "last_sync_error": None,
+            "last_event_s_ago": None, "events": 0, "open_incidents": 0, "top_incidents": [],
+            "cameras": {}, "drones": {}, **fields}
+
+
 def test_fleet_table():
-    text = _text(fleet_table({"nodes": [
-        {"node": "HQ", "self": True, "last_sync_s_ago": None, "last_event_s_ago": 2.0,
-         "open_incidents": 1, "cameras": {}, "drones": {}},
-        {"node": "T01", "self": False, "last_sync_s_ago": 14.0, "last_event_s_ago": 10.0,
-         "open_incidents": 3, "cameras": {"gate3": {"down": False}, "gate4": {"down": True}},
-         "drones": {"D1": {"down": True}}},
-    ]}))
+    fleet = FleetView.model_validate({"node": "HQ", "live": {"cameras": {}, "drones": []},
+                                      "nodes": [
+        _node("HQ", self=True, last_event_s_ago=2.0, open_incidents=1),
+        _node("T01", last_sync_s_ago=14.0, last_event_s_ago=10.0, open_incidents=3,
+              cameras={"gate3": {"last_seen_s_ago": 5.0},
+                       "gate4": {"last_seen_s_ago": None, "down": True}},
+              drones={"D1": {"last_seen_s_ago": None, "down": True}}),
+    ]})
+    text = _text(fleet_table(fleet))
     assert "HQ (this node)" in text
     assert "14 s ago" in text
     assert "2 (1 down)" in text
+    assert "never" in text  # HQ's own last sync: none, not "None"
 
 
 async def test_the_sync_panel_shows_the_fleet(node):
@@ -33,11 +43,11 @@ async def test_the_sync_panel_shows_the_fleet(node):
         await client.create({"title": "x", "kind": "fire", "severity": 3, "source": "crew"})
     app = FieldkitApp(NodeClient(node.url))
     async with app.run_test(size=(100, 30)) as pilot:
-        await pump_until(pilot, lambda: app.panel_polls > 0 and app.fleet is not None,
-                       "panels polled")
+        await pump_until(pilot, lambda: app.panel_polls > 0 and app.parts is not None
+                         and app.parts.fleet is not None, "panels polled")
         await pilot.press("5")
         await pilot.pause()
-        panel = app.query_one("#panel-sync", InfoPanel)
-        shown = [_text(r) for r in panel.body().renderables]
-        assert any("fleet" in t and "T01 (this node)" in t for t in shown)
-        assert "events held per origin node" in shown[-1]
+        shown = _text(app.query_one("#panel-sync", InfoPanel).content)
+        assert "fleet" in shown
+        assert "T01 (this node)" in shown
+        assert "events held per origin node" in shown
