@@ -43,7 +43,9 @@ def describe_event(event: EventView) -> str:
         reason = f" ({p['reason']})" if p.get("reason") else ""
         return f"status -> {p.get('status', '?')}{reason}"
     if kind == "set":
-        return f"set {p.get('field', '?')} = {p.get('value')!r}"
+        value = p.get("value")
+        return f"cleared {p.get('field', '?')}" if value is None \
+            else f"set {p.get('field', '?')} = {value!r}"
     if kind == "assign":
         return f"assigned {p.get('agency', '?')} {p.get('unit', '?')}"
     if kind == "unassign":

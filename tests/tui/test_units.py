@@ -229,3 +229,16 @@ async def test_board_cells_draw_exactly_as_datatable_would():
                             table, row, column, table.rich_style, width, cursor))
                         table._cell_render_cache.clear()
                         assert ours == theirs, (size, row, column, cursor)
+
+
+def test_timeline_lines_never_show_none():
+    from fieldkit.views import EventView
+    from tui._detail import describe_event
+
+    def event(kind: str, payload: dict) -> EventView:
+        return EventView(origin="T01", seq=2, hlc=1, incident="i", kind=kind, payload=payload,
+                         prev="p", hash="h", sig="s")
+
+    assert describe_event(event("set", {"field": "location", "value": None})) == \
+        "cleared location"
+    assert describe_event(event("set", {"field": "severity", "value": 5})) == "set severity = 5"
