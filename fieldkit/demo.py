@@ -102,7 +102,7 @@ async def run_demo(root: Path, *, duration: float | None, seed: int, echo: Echo 
         async with aiohttp.ClientSession() as http:
             deadline = None if duration is None else started + duration
             followers = [asyncio.create_task(story.follow_truck(http, node.url)),
-                         asyncio.create_task(story.follow_hq(http, fleet.nodes[HQ].url)),
+                         asyncio.create_task(story.follow_hq(http, fleet.nodes[HQ].url, HQ)),
                          asyncio.create_task(story.follow_cameras(http, node.url)),
                          asyncio.create_task(city.play(deadline))]
             try:

@@ -64,10 +64,11 @@ class Timeline:
                 self.changed.notify_all()
             self.tell(event)
 
-    async def follow_hq(self, http: aiohttp.ClientSession, url: str) -> None:
-        """Tell each incident HQ comes to hold, and how long after it was written."""
+    async def follow_hq(self, http: aiohttp.ClientSession, url: str, hq: str) -> None:
+        """Tell each incident HQ (named ``hq``) comes to hold from the trucks, and how
+        long after it was written."""
         async for event in _stream(http, url):
-            if event["kind"] != "create":
+            if event["kind"] != "create" or event["origin"] == hq:
                 continue
             lag = max(0, wall_ms() - to_wall_ms(event["hlc"])) / 1000
             self.say("HQ", "received", f"{_cut(event['payload'].get('title', ''), 60)}  "
@@ -76,10 +77,12 @@ class Timeline:
     async def follow_cameras(self, http: aiohttp.ClientSession, url: str,
                              every_s: float = 2.0) -> None:
         """Tell each mast camera's state as it changes (it is ``starting`` while its
-        models and scene are prepared), and each zone's estimate when its level changes,
-        with the figures and the band the analytics give."""
+        models and scene are prepared), and each zone's estimate when its level changes
+        (at most every :data:`UPDATE_EVERY_S`: an estimate on a boundary flips), with the
+        figures and the band the analytics give."""
         states: dict[str, str] = {}
         levels: dict[tuple[str, str], str] = {}
+        told: dict[tuple[str, str], float] = {}
         while True:
             async with http.get(url + "/api/cameras") as response:
                 cameras = CamerasView.model_validate(await response.json()).root
@@ -88,8 +91,10 @@ class Timeline:
                     states[name] = camera.state
                     self.say(self.truck, "camera", f"{name} {camera.state}")
                 for zone in camera.zones:
-                    if levels.get((name, zone.zone)) != zone.level:
-                        levels[(name, zone.zone)] = zone.level
+                    key = (name, zone.zone)
+                    if levels.get(key) != zone.level and (
+                            key not in told or time.monotonic() - told[key] >= UPDATE_EVERY_S):
+                        levels[key], told[key] = zone.level, time.monotonic()
                         self.say(self.truck, "zone", _zone_line(name, zone))
             await asyncio.sleep(every_s)  # polling the camera health, as the console does
 
