@@ -93,3 +93,16 @@ def test_only_served_routes_are_documented() -> None:
     app = web.Application()
     app.router.add_get("/api/openapi.json", openapi_json)
     assert [r.path for r in served(app)] == ["/api/openapi.json"]
+
+
+def test_every_api_route_of_a_node_has_a_row(config):
+    """A route added without a row in ROUTES would be neither documented nor fuzzed."""
+    from fieldkit.api import create_app
+    from fieldkit.node import NODE_PARTS
+    from fieldkit.views.openapi import served
+
+    app = create_app(config, NODE_PARTS)
+    api = {(r.method, r.resource.canonical) for r in app.router.routes()
+           if r.resource is not None and r.resource.canonical.startswith("/api/")
+           and r.method != "HEAD"}
+    assert api == {(r.method, r.path) for r in served(app)}
