@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import itertools
 import json
 import logging
 import time
@@ -30,6 +31,7 @@ from fieldkit.query import query_limit
 from fieldkit.tasks import cancel_and_wait
 from fieldkit.views import ErrorView, PushView, SensorReadingList, SensorsView, respond
 from fieldkit.worker import LogWorker
+from sensors.cameras import camera_sights
 from sensors.config import SensorsSection
 from sensors.incidents import SensorWatch
 from sensors.mqtt import BrokerSettings, Delivery, MqttIngest, tls_context
@@ -44,6 +46,8 @@ TICK_S = 0.1
 """How often zone states advance (a state takes at most this long after its dwell)."""
 MAX_PUSH = 1000
 LOG_EVERY_S = 60.0
+CAMERA_EVERY = 10
+"""Ticks between reads of the cameras' zone windows (they close every few seconds)."""
 
 
 @dataclass
@@ -155,8 +159,12 @@ def _store(worker: LogWorker, readings: list[Reading]) -> int:
 
 async def _advance(runtime: SensorsRuntime, watch: SensorWatch) -> None:
     await watch.load()
-    while True:
+    worker, names = watch.worker, list(runtime.board.zones)
+    for tick in itertools.count():
         now = wall_ms()
+        if tick % CAMERA_EVERY == 0:
+            runtime.board.see(await worker.call(camera_sights, worker.log.store.conn, names,
+                                                now))
         for zone in runtime.board.evaluate(now):
             logger.info("zone %s: %s", zone.section.name, zone.state.label)
         try:

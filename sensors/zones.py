@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from sensors.cameras import FRESH_MS, CameraSight
 from sensors.config import SensorKind, SensorSection, SensorsSection, SensorZoneSection, ZoneKind
 from sensors.readings import Reading
 
@@ -109,6 +110,8 @@ class Zone:
     """When the zone took its state."""
     pending: ZoneState | None = None
     pending_ms: int = 0
+    camera: CameraSight | None = None
+    """What a camera over the same ground saw last (see :mod:`sensors.cameras`)."""
 
     @property
     def gated(self) -> bool:
@@ -170,9 +173,12 @@ class Zone:
             occ = [t.last.value for t in fresh if t.section.kind is SensorKind.ROAD_OCCUPANCY
                    if t.last is not None]
             return ("road_occupancy", max(occ)) if occ else None
+        densities = []
         if any(t.section.kind.crossing or t.section.kind.absolute for t in fresh):
-            return "density", self.occupancy / self.section.area_m2
-        return None
+            densities.append(self.occupancy / self.section.area_m2)
+        if self.camera is not None and now_ms - self.camera.end_ms <= FRESH_MS:
+            densities.append(self.camera.density)
+        return ("density", max(densities)) if densities else None
 
     def evaluate(self, now_ms: int) -> ZoneState | None:
         """Advance the state machine to ``now_ms``; returns the new state when it changed."""
@@ -224,6 +230,12 @@ class Zone:
             "inflow_p_s": _round(inflow), "outflow_p_s": _round(outflow),
             "outflow_pm_s": _round(None if outflow is None else outflow / width),
             "spare_capacity": _round(self.spare_capacity(now_ms)),
+            "camera": None if self.camera is None else {
+                "camera": self.camera.camera, "count": round(self.camera.count, 1),
+                "density": round(self.camera.density, 3), "band": self.camera.band,
+                "age_s": round(max(0, now_ms - self.camera.end_ms) / 1000, 1)},
+            "camera_difference": (round(self.occupancy - self.camera.count, 1)
+                                  if self.camera is not None and gated else None),
             "sensors": [t.section.id for t in self.sensors],
         }
 
@@ -254,6 +266,12 @@ class ZoneBoard:
         if reading.zone is not None:
             self.zones[reading.zone].apply(track, reading)
         track.last = reading
+
+    def see(self, sights: dict[str, CameraSight]) -> None:
+        """The cameras' latest windows over the zones (pedestrian zones only)."""
+        for name, zone in self.zones.items():
+            if zone.section.kind is ZoneKind.PEDESTRIAN:
+                zone.camera = sights.get(name, zone.camera)
 
     def reject(self, sensor: str, error: str) -> None:
         track = self.tracks.get(sensor)

@@ -37,6 +37,7 @@ from fieldkit.views.parts import (
 )
 from fieldkit.views.requests import AssignBody, LinkBody, NoteBody, StatusBody
 from fieldkit.views.sensors import (
+    CameraSightView,
     FleetZone,
     MqttView,
     PushView,
@@ -49,10 +50,10 @@ from fieldkit.views.sensors import (
 )
 
 __all__ = [
-    "ApplyView", "AssignBody", "CallView", "CameraView", "CamerasView", "CapListView",
-    "CapRef", "DroneView", "DronesView", "ErrorView", "EventView", "FleetNode", "FleetView",
-    "FleetZone", "GeoJsonView", "GroundPointView", "HardwareView", "HealthView", "KitView",
-    "LinkBody", "LinkView", "LiveDrone", "LiveFeedsView", "LiveParts", "MqttView",
+    "ApplyView", "AssignBody", "CallView", "CameraSightView", "CameraView", "CamerasView",
+    "CapListView", "CapRef", "DroneView", "DronesView", "ErrorView", "EventView", "FleetNode",
+    "FleetView", "FleetZone", "GeoJsonView", "GroundPointView", "HardwareView", "HealthView",
+    "KitView", "LinkBody", "LinkView", "LiveDrone", "LiveFeedsView", "LiveParts", "MqttView",
     "NoteBody", "PeerView", "PositionSample", "PushView", "RejectionView", "SensorReadingList",
     "SensorReadingView", "SensorView", "SensorZoneView", "SensorsView", "StatusBody",
     "SyncStatusView", "TopIncident", "TransitView", "View", "WebrtcSessionView", "WebrtcView",

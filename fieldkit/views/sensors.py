@@ -9,6 +9,16 @@ from pydantic import Field, RootModel
 from fieldkit.views._base import View
 
 
+class CameraSightView(View):
+    """A camera's latest window over the same ground as a sensors zone."""
+
+    camera: str = Field(description="Camera (or drone feed) name")
+    count: float = Field(ge=0, description="Mean people it saw in the zone")
+    density: float = Field(ge=0, description="Mean persons/m²")
+    band: tuple[float, float] | None = Field(description="Density interval, when known")
+    age_s: float = Field(ge=0, description="Seconds since that window closed")
+
+
 class SensorZoneView(View):
     """A zone as its city sensors see it."""
 
@@ -31,6 +41,11 @@ class SensorZoneView(View):
     outflow_p_s: float | None = Field(description="Persons per second out")
     outflow_pm_s: float | None = Field(description="Outflow per metre of exit width")
     spare_capacity: float | None = Field(description="People it can take before it is dense")
+    camera: CameraSightView | None = Field(
+        description="A camera zone of the same name: its latest window (it also judges the "
+        "state: the worse source wins)")
+    camera_difference: float | None = Field(
+        description="Sensors' occupancy minus the camera's count (gated zones)")
     sensors: list[str] = Field(description="Ids of the sensors that see it")
 
 

@@ -137,3 +137,39 @@ def test_views_have_every_field_of_the_snapshot():
     snapshot = _board().snapshot(T0)
     assert set(SensorZoneView.model_fields) == set(snapshot["zones"][0])
     assert set(SensorView.model_fields) == set(snapshot["sensors"][0])
+
+
+def test_a_camera_over_the_same_ground_is_compared_and_judges_too():
+    from sensors.cameras import CameraSight
+
+    board = _board(dwell_s=0)
+    _feed(board, "concourse-count", 100, T0)  # sensors: 0.5 p/m², free
+    board.see({"concourse": CameraSight("gate-cam", 780.0, 3.9, (3.1, 4.6), T0 - 2000)})
+    board.evaluate(T0)
+    body = board.zones["concourse"].to_json(T0)
+    assert body["state"] == "congested"  # the worse source judges
+    assert body["camera"] == {"camera": "gate-cam", "count": 780.0, "density": 3.9,
+                              "band": (3.1, 4.6), "age_s": 2.0}
+    assert body["camera_difference"] == -680.0
+    # A camera window older than a minute no longer counts.
+    _feed(board, "concourse-count", 100, T0 + 70_000)
+    board.evaluate(T0 + 70_000)
+    assert board.zones["concourse"].state.label == "free"
+
+
+def test_camera_sights_read_the_densest_fresh_window(make_log):
+    from fieldkit.identity import NodeIdentity
+    from sensors.cameras import camera_sights
+
+    log = make_log(NodeIdentity.generate("T01"))
+    cols = ("camera, zone, start_ms, end_ms, samples, count, peak, density, level, "
+            "counter_flow_share, stationary_share")
+    with log.store.write() as conn:
+        windows = [("a", T0 - 5000, 100, 0.5), ("a", T0 - 1000, 120, 0.6),
+                   ("b", T0 - 2000, 300, 1.5), ("c", T0 - 90_000, 900, 4.5)]  # c: too old
+        for camera, end, count, density in windows:
+            conn.execute(f"INSERT INTO zone_metrics ({cols}) VALUES (?, 'concourse', ?, ?, 10, ?,"
+                         " 1, ?, 'C', 0, 0)", [camera, end - 10_000, end, count, density])
+    sight = camera_sights(log.store.conn, ["concourse", "plaza"], T0)
+    assert list(sight) == ["concourse"]
+    assert (sight["concourse"].camera, sight["concourse"].count) == ("b", 300.0)
