@@ -173,3 +173,23 @@ def test_camera_sights_read_the_densest_fresh_window(make_log):
     sight = camera_sights(log.store.conn, ["concourse", "plaza"], T0)
     assert list(sight) == ["concourse"]
     assert (sight["concourse"].camera, sight["concourse"].count) == ("b", 300.0)
+
+
+def test_a_road_zone_is_judged_on_loop_occupancy():
+    section = turnstile_zone(1883)
+    section["zones"].append({"name": "ring-road", "kind": "road", "area_m2": 5000,
+                             "exit_width_m": 7})
+    section["sensors"] += [
+        {"id": "loop-7", "kind": "road_occupancy", "zone": "ring-road", "units": "%"},
+        {"id": "speed-7", "kind": "road_speed", "zone": "ring-road", "units": "km/h"}]
+    board = ZoneBoard(SensorsSection.model_validate(section))
+    road = board.zones["ring-road"]
+    _feed(board, "speed-7", 12, T0)
+    board.evaluate(T0)
+    assert road.state.label == "unknown"  # speed alone does not judge it
+    _feed(board, "loop-7", 52, T0)
+    board.evaluate(T0)
+    body = road.to_json(T0)
+    assert (body["state"], body["measure"], body["value"]) == ("congested", "road_occupancy", 52)
+    assert body["occupancy"] is None  # no people counted on a road
+    assert road.spare_capacity(T0) is None
