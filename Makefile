@@ -39,7 +39,8 @@ quick: $(STAMP) system-deps
 	$(VENV)/bin/pytest -m "not slow" -x -q
 
 # Debian packages the tests need: gpsfake (gpsd-clients) and gpsd replay a GPS capture
-# (tests/hardware); chromium and its driver, GStreamer (tests/webrtc). Installed only when missing.
+# (tests/hardware); chromium and its driver, GStreamer (tests/webrtc); PostgreSQL (tests of the
+# HQ store). Installed only when missing.
 # Another apt-get (unattended-upgrades on a fresh machine) may hold the dpkg lock: wait
 # for it (up to 10 min) instead of failing at once.
 APT = DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
@@ -60,3 +61,6 @@ system-deps:
 		--no-install-recommends gstreamer1.0-tools gstreamer1.0-plugins-base \
 		gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
 		gstreamer1.0-nice python3-gi gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1; }
+	@# PostgreSQL: the tests and `fieldkit bench hq` start their own throwaway server.
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(APT) update \
+		&& $(APT) install -y --no-install-recommends postgresql; }

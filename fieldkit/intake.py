@@ -8,7 +8,6 @@ after a break are rejected; events past a gap are deferred until the gap is fill
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 from fieldkit.errors import EventError
 from fieldkit.events import GENESIS, Event, check_payload
 from fieldkit.identity import Keyring
+from fieldkit.storeapi import Connection
 from fieldkit.view import SQL_CHUNK
 
 Refusal = tuple[str, str, str]
@@ -71,7 +71,7 @@ def parse_wire(items: Iterable[Any], keyring: Keyring) -> tuple[list[Event], lis
     return events, malformed
 
 
-def check_batch(conn: sqlite3.Connection, keyring: Keyring, events: Iterable[Event],
+def check_batch(conn: Connection, keyring: Keyring, events: Iterable[Event],
                 report: ApplyReport) -> tuple[list[Event], list[Refusal]]:
     """The events of a batch to store now, and the refusals to count.
 
@@ -100,7 +100,7 @@ def check_batch(conn: sqlite3.Connection, keyring: Keyring, events: Iterable[Eve
     return accepted, refused
 
 
-def _check_run(conn: sqlite3.Connection, keyring: Keyring, origin: str, batch: list[Event],
+def _check_run(conn: Connection, keyring: Keyring, origin: str, batch: list[Event],
                report: ApplyReport, reject: Callable[[Event, str, str], None]) -> list[Event]:
     head = conn.execute("SELECT seq, hash FROM events WHERE origin = ?"
                         " ORDER BY seq DESC LIMIT 1", [origin]).fetchone()
@@ -161,7 +161,7 @@ def _signed_prefix(run: list[Event], keyring: Keyring) -> int:
     return lo
 
 
-def _held(conn: sqlite3.Connection, origin: str, seqs: list[int]
+def _held(conn: Connection, origin: str, seqs: list[int]
           ) -> dict[int, tuple[str, str]]:
     """seq -> (hash, sig) of the events of ``origin`` held among ``seqs``."""
     held: dict[int, tuple[str, str]] = {}
@@ -174,7 +174,7 @@ def _held(conn: sqlite3.Connection, origin: str, seqs: list[int]
     return held
 
 
-def count_rejections(conn: sqlite3.Connection, refused: list[Refusal], now_ms: int) -> None:
+def count_rejections(conn: Connection, refused: list[Refusal], now_ms: int) -> None:
     """Add refusals to the per-origin, per-reason counters."""
     last_detail = {(o, r): d for o, r, d in refused}
     for (origin, reason), n in Counter((o, r) for o, r, _ in refused).items():

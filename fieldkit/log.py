@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import uuid6
@@ -33,7 +33,7 @@ from fieldkit.fold import Incident
 from fieldkit.hlc import next_hlc, wall_ms
 from fieldkit.identity import Keyring, NodeIdentity
 from fieldkit.intake import ApplyReport, Rejection, check_batch, count_rejections, parse_wire
-from fieldkit.store import Store
+from fieldkit.storeapi import Connection, LogStore
 from fieldkit.view import (
     EVENT_COLUMNS,
     SQL_CHUNK,
@@ -62,7 +62,7 @@ class IncidentLog:
     :param clock: wall-clock milliseconds; tests pass their own.
     """
 
-    def __init__(self, store: Store, identity: NodeIdentity, keyring: Keyring,
+    def __init__(self, store: LogStore, identity: NodeIdentity, keyring: Keyring,
                  clock: Callable[[], int] = wall_ms) -> None:
         self.store = store
         self.identity = identity
@@ -82,7 +82,7 @@ class IncidentLog:
         except ValidationError as exc:
             raise InvalidActionError(first_problem(exc)) from exc
         incident_id = str(uuid6.uuid7())
-        with self.store.write() as conn:
+        with self._local_write() as conn:
             return self._commit(conn, incident_id, [("create", payload)])
 
     def update(self, incident_id: str, changes: dict[str, Any], *,
@@ -177,20 +177,28 @@ class IncidentLog:
         """Store ``data`` as a content-addressed blob and attach it."""
         digest = hashlib.sha256(data).hexdigest()
         payload = {"blob": digest, "name": name, "mime": mime, "size": len(data)}
-        with self.store.write() as conn:
+        with self._local_write() as conn:
             self._get(conn, incident_id)
             conn.execute(
-                "INSERT OR IGNORE INTO blobs (sha256, mime, size, data) VALUES (?, ?, ?, ?)",
+                "INSERT INTO blobs (sha256, mime, size, data) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 [digest, mime, len(data), data])
             return self._commit(conn, incident_id, [("attach", payload)])
 
     def _transact(self, incident_id: str, build: Callable[[Incident], list[Action]]) -> Incident:
         """Read the incident, build actions from it, append them: all in one transaction,
         so two writers (node and CLI) never build on the same stale state."""
-        with self.store.write() as conn:
+        with self._local_write() as conn:
             return self._commit(conn, incident_id, build(self._get(conn, incident_id)))
 
-    def _commit(self, conn: sqlite3.Connection, incident_id: str,
+    @contextmanager
+    def _local_write(self) -> Iterator[Connection]:
+        """A write transaction holding this node's own chain (see LogStore.lock_origins)."""
+        with self.store.write() as conn:
+            self.store.lock_origins(conn, [self.identity.name])
+            yield conn
+
+    def _commit(self, conn: Connection, incident_id: str,
                 actions: list[Action]) -> Incident:
         for kind, payload in actions:
             problem = check_payload(kind, payload)
@@ -209,12 +217,12 @@ class IncidentLog:
             problem = check_payload(kind, payload)
             if problem:
                 raise InvalidActionError(problem)
-        with self.store.write() as conn:
+        with self._local_write() as conn:
             events = self._append(conn, items)
             refold(conn, {e.incident for e in events})
         return events
 
-    def _append(self, conn: sqlite3.Connection,
+    def _append(self, conn: Connection,
                 items: Sequence[tuple[str, str, dict[str, Any]]]) -> list[Event]:
         me = self.identity.name
         head = conn.execute("SELECT seq, hash, hlc FROM events WHERE origin = ?"
@@ -229,6 +237,7 @@ class IncidentLog:
                          payload=payload, prev=prev)
             prev = event.hash
             events.append(event)
+        self.store.begin_append(conn)
         conn.executemany(_INSERT_EVENT, [event_to_row(e) for e in events])
         return events
 
@@ -251,9 +260,13 @@ class IncidentLog:
         stored and folded in the same transaction that counts what was rejected.
         """
         report = ApplyReport()
+        events = list(events)
         with self.store.write() as conn:
+            self.store.lock_origins(conn, {e.origin for e in events})
             accepted, refused = check_batch(conn, self.keyring, events, report)
-            conn.executemany(_INSERT_EVENT, [event_to_row(e) for e in accepted])
+            if accepted:
+                self.store.begin_append(conn)
+                conn.executemany(_INSERT_EVENT, [event_to_row(e) for e in accepted])
             conn.executemany("UPDATE events SET sig = ? WHERE origin = ? AND seq = ?",
                              [(e.sig, e.origin, e.seq) for e in report.healed])
             report.applied = len(accepted)
@@ -273,7 +286,7 @@ class IncidentLog:
         return self._get(self.store.conn, incident_id)
 
     @staticmethod
-    def _get(conn: sqlite3.Connection, incident_id: str) -> Incident:
+    def _get(conn: Connection, incident_id: str) -> Incident:
         row = conn.execute("SELECT state FROM incidents WHERE id = ?", [incident_id]).fetchone()
         if row is None:
             raise NotFoundError(f"no incident {incident_id!r}")
@@ -385,7 +398,8 @@ class IncidentLog:
         digest = hashlib.sha256(data).hexdigest()
         with self.store.write() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO blobs (sha256, mime, size, data) VALUES (?, ?, ?, ?)",
+                "INSERT INTO blobs (sha256, mime, size, data) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 [digest, mime, len(data), data])
         return digest
 
@@ -393,7 +407,8 @@ class IncidentLog:
         """Blobs named by attachments held here whose content is not (yet) held."""
         rows = self.store.conn.execute(
             "SELECT DISTINCT json_extract(payload, '$.blob') AS sha FROM events"
-            " WHERE kind = 'attach' AND sha NOT IN (SELECT sha256 FROM blobs) ORDER BY sha")
+            " WHERE kind = 'attach' AND json_extract(payload, '$.blob') NOT IN"
+            " (SELECT sha256 FROM blobs) ORDER BY sha")
         return [str(r[0]) for r in rows]
 
     def blob(self, digest: str) -> tuple[str, bytes]:

@@ -2,18 +2,35 @@
 
 Never edit a released migration: add a new one. A database that has applied a migration
 missing here was written by a newer fieldkit and is refused (see :mod:`fieldkit.store`).
+The same migrations build a PostgreSQL store: :mod:`fieldkit.pgstore` runs them through
+a target that rewrites SQLite's column types and triggers into PostgreSQL's, so write
+portable SQL here (``ON CONFLICT``, no SQLite-only functions besides ``json_extract``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, Protocol
 
-from sqlite_utils import Database, Migrations
+from sqlite_utils import Migrations
 
+from fieldkit.storeapi import Connection
 from fieldkit.view import rebuild_view
 
+
+class Database(Protocol):
+    """What a migration uses: sqlite-utils' Database, or the PostgreSQL store's target."""
+
+    @property
+    def conn(self) -> Connection: ...
+
+    def execute(self, sql: str, /) -> Any: ...
+
+
+Migration = Callable[[Database], None]
 MIGRATIONS = Migrations("fieldkit")
-#: Names of every migration this version knows, in order.
+#: Every migration this version knows, in order: (name, function).
+MIGRATION_STEPS: list[tuple[str, Migration]] = []
 MIGRATION_NAMES: list[str] = []
 
 
@@ -24,8 +41,9 @@ def _run(db: Database, *statements: str) -> None:
         db.execute(statement)
 
 
-def _migration(fn: Callable[[Database], None]) -> Callable[[Database], None]:
+def _migration(fn: Migration) -> Migration:
     MIGRATION_NAMES.append(fn.__name__)
+    MIGRATION_STEPS.append((fn.__name__, fn))
     return MIGRATIONS()(fn)
 
 

@@ -18,7 +18,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,6 +26,7 @@ import sqlite_utils
 
 from fieldkit.errors import SchemaTooNewError, StoreError
 from fieldkit.schema import MIGRATION_NAMES, MIGRATIONS
+from fieldkit.storeapi import Connection, Dialect, LogStore
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ class Store:
 
     :param path: the SQLite file; created when missing.
     """
+
+    dialect: Dialect = "sqlite"
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -130,6 +133,12 @@ class Store:
         finally:
             self._depth -= 1
 
+    def lock_origins(self, conn: Connection, origins: Iterable[str]) -> None:
+        """Nothing to do: BEGIN IMMEDIATE already holds the one write lock."""
+
+    def begin_append(self, conn: Connection) -> None:
+        """Nothing to do: one writer at a time commits in arrival order."""
+
     def integrity_check(self) -> str:
         return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
 
@@ -145,6 +154,15 @@ def _make_private(path: Path) -> None:
         if file.exists() and file.stat().st_mode & 0o077:
             logger.warning("%s was readable by other users: made it 0600", file)
             file.chmod(0o600)
+
+
+def open_store(location: str | Path) -> LogStore:
+    """The store at ``location``: a ``postgresql://`` URL, else an SQLite file path."""
+    if isinstance(location, str) and location.startswith(("postgresql://", "postgres://")):
+        from fieldkit.pgstore import PgStore  # psycopg loads only where it is used
+
+        return PgStore(location)
+    return Store(Path(location))
 
 
 def check_schema_known(path: Path) -> None:

@@ -13,6 +13,7 @@ from fieldkit.identity import Keyring, NodeIdentity
 from fieldkit.log import IncidentLog
 from fieldkit.node import Node
 from fieldkit.nodedir import init_node_dir
+from fieldkit.pgserver import TempPostgres, find_bindir
 from fieldkit.store import Store
 
 
@@ -68,3 +69,19 @@ def make_log(tmp_path: Path) -> Iterator[LogFactory]:
     yield make
     for store in stores:
         store.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[TempPostgres]:
+    """A real PostgreSQL server (Debian's package, `make system-deps`) on a unix socket in a
+    temporary folder, for the whole session; stopped and deleted afterwards."""
+    if find_bindir() is None:
+        pytest.skip("PostgreSQL is not installed: `make system-deps` installs it")
+    with TempPostgres() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(postgres: TempPostgres) -> str:
+    """The URL of a new, empty database on the session's PostgreSQL server."""
+    return postgres.create_database()

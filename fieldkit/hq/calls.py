@@ -8,13 +8,13 @@ never appears in logs or error messages: a bad number is refused by naming the f
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fieldkit.errors import InvalidActionError
+from fieldkit.storeapi import Connection
 from fieldkit.vocabulary import IncidentKind, Location, Severity, Text, Title
 
 CALLBACK_PATTERN = r"^\+?[0-9][0-9 ()./-]{2,30}$"
@@ -79,7 +79,7 @@ class CallContact:
     """Whether the call joined an incident that already existed."""
 
 
-def record_contact(conn: sqlite3.Connection, contact: CallContact) -> None:
+def record_contact(conn: Connection, contact: CallContact) -> None:
     """Store a caller's number locally (inside the caller's write transaction)."""
     conn.execute(
         "INSERT INTO call_contacts (incident, received_at, callback, merged)"
@@ -87,7 +87,7 @@ def record_contact(conn: sqlite3.Connection, contact: CallContact) -> None:
         [contact.incident, contact.received_at, contact.callback, int(contact.merged)])
 
 
-def contacts_of(conn: sqlite3.Connection, incident_id: str) -> list[CallContact]:
+def contacts_of(conn: Connection, incident_id: str) -> list[CallContact]:
     """The callers of one incident known to this node, oldest first."""
     rows = conn.execute(
         "SELECT incident, received_at, callback, merged FROM call_contacts"

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -30,6 +29,7 @@ from fieldkit.hlc import wall_ms
 from fieldkit.hq.calls import Call, CallContact, record_contact
 from fieldkit.hq.config import HqSection
 from fieldkit.log import IncidentLog
+from fieldkit.storeapi import Connection
 from fieldkit.vocabulary import IncidentKind, Source
 
 logger = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ class DronePosition:
     at_ms: int
 
 
-def live_drones(conn: sqlite3.Connection, now_ms: int, max_age_s: float) -> list[DronePosition]:
+def live_drones(conn: Connection, now_ms: int, max_age_s: float) -> list[DronePosition]:
     """Each vehicle's latest sampled position, if sampled within ``max_age_s``."""
     rows = conn.execute(
         "SELECT vehicle, lat, lon, at_ms FROM drone_samples WHERE id IN"

@@ -1,0 +1,63 @@
+"""The store seam: what the incident log and every part need from a database.
+
+Two implementations: :class:`fieldkit.store.Store` (SQLite, the truck's and the default)
+and :class:`fieldkit.pgstore.PgStore` (PostgreSQL, for a city HQ). Both take
+``sqlite3``-style SQL with ``?`` placeholders; the PostgreSQL one rewrites it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Literal, Protocol
+
+Dialect = Literal["sqlite", "postgresql"]
+
+
+class Cursor(Protocol):
+    """The result of :meth:`Connection.execute`: rows as tuples."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """``sqlite3.Connection``'s execute/executemany, which both backends offer."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor: ...
+
+
+class LogStore(Protocol):
+    """An open store. ``conn`` reads (each statement on its own); ``write()`` is one
+    atomic transaction."""
+
+    dialect: Dialect
+
+    @property
+    def conn(self) -> Connection: ...
+
+    def write(self) -> AbstractContextManager[Connection]: ...
+
+    def lock_origins(self, conn: Connection, origins: Iterable[str]) -> None:
+        """Inside ``write()``: hold these origins' chains until commit, so concurrent
+        writers extend each chain one after the other (SQLite: its one write lock)."""
+
+    def begin_append(self, conn: Connection) -> None:
+        """Inside ``write()``, right before inserting events: arrivals then commit in
+        cursor order (a stream reader never skips one) and readers are woken."""
+
+    def integrity_check(self) -> str: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> LogStore: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...
