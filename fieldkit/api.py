@@ -9,6 +9,7 @@ nothing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -121,6 +122,13 @@ async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:
     worker = app[WORKER]
     app[FEED] = feed = EventFeed(lambda: worker.call(worker.log.cursor))
     await feed.start()
+    loop = asyncio.get_running_loop()
+
+    def wake_from_thread() -> None:
+        loop.call_soon_threadsafe(feed.wake)
+
+    # Writes by other processes (API workers over one PostgreSQL database) wake it too.
+    worker.log.store.subscribe(wake_from_thread)
     yield
     await feed.stop()
 

@@ -236,14 +236,21 @@ def node() -> None:
 
 @node.command("run")
 @dir_option
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="API worker processes sharing the port (needs a PostgreSQL store).")
 @cli_errors
-def node_run(node_dir: Path) -> None:
+def node_run(node_dir: Path, workers: int) -> None:
     """Serve the local API (and later cameras, drones, sync) until Ctrl-C or SIGTERM."""
     from fieldkit.node import Node, run_until_signalled
+    from fieldkit.workers import check_workers, run_workers
 
     config = load_config(node_dir)
     setup_logging(config.logging.level)
-    asyncio.run(run_until_signalled(Node(config)))
+    check_workers(config, workers)
+    if workers > 1:
+        run_workers(node_dir, workers)
+    else:
+        asyncio.run(run_until_signalled(Node(config)))
 
 
 @main.command()
@@ -316,6 +323,8 @@ bench.add_command(_LazyCommand("count", "fieldkit.analytics.cli:bench_count",
                                "Count accuracy and cost on real crowds: detector, map, fused."))
 bench.add_command(_LazyCommand("sensors", "sensors.bench:bench_sensors",
                                "MQTT readings into zones against a bare aiomqtt subscriber."))
+bench.add_command(_LazyCommand("hq", "fieldkit.hq.bench:bench_hq",
+                               "Fleet ingest into HQ: SQLite vs PostgreSQL with 1 and 2 workers."))
 bench.add_command(_LazyCommand("webrtc", "drone.video.bench:bench_webrtc",
                                "Drone video latency over WHIP against an in-process handover."))
 

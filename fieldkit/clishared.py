@@ -17,7 +17,7 @@ from fieldkit.errors import FieldkitError
 from fieldkit.identity import Keyring, NodeIdentity
 from fieldkit.log import IncidentLog
 from fieldkit.logsetup import setup_logging
-from fieldkit.store import Store
+from fieldkit.store import open_node_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,5 +54,5 @@ def open_log(node_dir: Path) -> Iterator[IncidentLog]:
     config = load_config(node_dir)
     quiet_logging(config)
     identity = NodeIdentity.load(config.node.name, config.path(config.node.key_file))
-    with Store(config.path(config.node.database)) as store:
+    with open_node_store(config) as store:
         yield IncidentLog(store, identity, Keyring.from_names(identity, config.trust.nodes))

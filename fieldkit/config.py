@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -52,6 +53,31 @@ class NodeSection(_Section):
     database: Path = Field(
         Path("fieldkit.db"), title="Database", description="SQLite file of the incident log"
     )
+
+
+class StoreSection(_Section):
+    """Where the incident log lives: the node's SQLite file (node.database) unless a
+    PostgreSQL URL is given here (HQ at city scale; see the README's HQ operators part)."""
+
+    url: str | None = Field(
+        None,
+        title="PostgreSQL URL",
+        description="postgresql://USER@HOST:PORT/DB; keep the password in ~/.pgpass, not here."
+        " Unset: SQLite at node.database",
+        max_length=2000,
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _postgresql_only(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("postgresql://", "postgres://")):
+            # The value is not echoed: it may hold a password.
+            raise ValueError("store.url: must start with postgresql:// (unset it for SQLite)")
+        return url
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.url is not None
 
 
 class ApiSection(_Section):
@@ -435,6 +461,7 @@ class Config(_Section):
     node: NodeSection
     api: ApiSection = Field(default_factory=ApiSection)
     trust: TrustSection = Field(default_factory=TrustSection)
+    store: StoreSection = Field(default_factory=StoreSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
     sync: SyncSection = Field(default_factory=SyncSection)
     drones: DronesSection = Field(default_factory=DronesSection)

@@ -42,8 +42,11 @@ class NodeState(StrEnum):
 class Node:
     """One fieldkit node. ``async start()``, ``async stop()`` (safe to call twice)."""
 
-    def __init__(self, config: Config, parts: tuple[Part, ...] = NODE_PARTS) -> None:
+    def __init__(self, config: Config, parts: tuple[Part, ...] = NODE_PARTS,
+                 reuse_port: bool = False) -> None:
+        """``reuse_port``: share the port with other API workers (:mod:`fieldkit.workers`)."""
         self.config = config
+        self.reuse_port = reuse_port
         self._parts = parts
         self.state = NodeState.NEW
         self._runner: web.AppRunner | None = None
@@ -61,7 +64,8 @@ class Node:
         # access_log=None: request lines could carry query tokens one day; keep logs clean.
         self._runner = web.AppRunner(self._app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.api.host, self.config.api.port)
+        site = web.TCPSite(self._runner, self.config.api.host, self.config.api.port,
+                           reuse_port=self.reuse_port)
         try:
             await site.start()
         except OSError as exc:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -35,6 +36,8 @@ logger = logging.getLogger(__name__)
 MIGRATIONS_TABLE = "fieldkit_migrations"
 #: The channel a commit with new events notifies (payload empty: readers re-read the cursor).
 EVENTS_CHANNEL = "fieldkit_events"
+#: How often the listener looks whether the store was closed (and retries a lost server).
+LISTEN_POLL_S = 0.5
 # Advisory lock key spaces (first key of the two-key form).
 _LOCK_ORIGIN, _LOCK_ARRIVAL, _LOCK_MIGRATE = 1, 2, 3
 
@@ -190,6 +193,9 @@ class PgStore:
             info = conninfo_to_dict(url)
         except psycopg.ProgrammingError as exc:
             raise StoreError(f"store.url is not a PostgreSQL URL: {exc}") from None
+        self._url = url  # may hold a password: never logged
+        self._closed = threading.Event()
+        self._listeners: list[threading.Thread] = []
         self.name = f"postgresql database {info.get('dbname', '?')!r} on {info.get('host', '?')}"
         self.pool = ConnectionPool(url, min_size=1, max_size=size, open=False,
                                    kwargs={"autocommit": True}, timeout=wait_s,
@@ -242,7 +248,31 @@ class PgStore:
         self.close()
 
     def close(self) -> None:
+        self._closed.set()
+        for thread in self._listeners:
+            thread.join()
         self.pool.close()
+
+    def subscribe(self, wake: Callable[[], None]) -> None:
+        thread = threading.Thread(target=self._listen, args=(wake,), daemon=True,
+                                  name="fieldkit-listen")
+        self._listeners.append(thread)
+        thread.start()
+
+    def _listen(self, wake: Callable[[], None]) -> None:
+        """LISTEN on its own connection (a pooled one would be shared); reconnect after a
+        server restart, waking once, since notifications sent meanwhile are gone."""
+        while not self._closed.is_set():
+            try:
+                with psycopg.connect(self._url, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+                    wake()
+                    while not self._closed.is_set():
+                        for _ in conn.notifies(timeout=LISTEN_POLL_S):
+                            wake()
+            except psycopg.Error as exc:
+                logger.warning("listening for new events on %s: %s", self.name, exc)
+                self._closed.wait(LISTEN_POLL_S)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

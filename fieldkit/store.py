@@ -18,12 +18,13 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
 
+from fieldkit.config import Config
 from fieldkit.errors import SchemaTooNewError, StoreError
 from fieldkit.schema import MIGRATION_NAMES, MIGRATIONS
 from fieldkit.storeapi import Connection, Dialect, LogStore
@@ -139,6 +140,9 @@ class Store:
     def begin_append(self, conn: Connection) -> None:
         """Nothing to do: one writer at a time commits in arrival order."""
 
+    def subscribe(self, wake: Callable[[], None]) -> None:
+        """Nothing to do: SQLite cannot notify; the feed polls the arrival cursor."""
+
     def integrity_check(self) -> str:
         return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
 
@@ -154,6 +158,11 @@ def _make_private(path: Path) -> None:
         if file.exists() and file.stat().st_mode & 0o077:
             logger.warning("%s was readable by other users: made it 0600", file)
             file.chmod(0o600)
+
+
+def open_node_store(config: Config) -> LogStore:
+    """The store ``config`` names: store.url (PostgreSQL) if set, else node.database."""
+    return open_store(config.store.url or config.path(config.node.database))
 
 
 def open_store(location: str | Path) -> LogStore:

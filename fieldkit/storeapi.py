@@ -7,7 +7,7 @@ and :class:`fieldkit.pgstore.PgStore` (PostgreSQL, for a city HQ). Both take
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Literal, Protocol
 
@@ -53,6 +53,11 @@ class LogStore(Protocol):
     def begin_append(self, conn: Connection) -> None:
         """Inside ``write()``, right before inserting events: arrivals then commit in
         cursor order (a stream reader never skips one) and readers are woken."""
+
+    def subscribe(self, wake: Callable[[], None]) -> None:
+        """Call ``wake()`` (from any thread) whenever another process commits events,
+        where the database can say so (PostgreSQL's LISTEN/NOTIFY); the live feed polls
+        anyway, this only makes it immediate across API workers."""
 
     def integrity_check(self) -> str: ...
 

@@ -16,7 +16,7 @@ from typing import ParamSpec, TypeVar
 from fieldkit.config import Config
 from fieldkit.identity import Keyring, NodeIdentity
 from fieldkit.log import IncidentLog
-from fieldkit.store import Store
+from fieldkit.store import open_node_store
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -36,7 +36,7 @@ class LogWorker:
         try:
             identity = NodeIdentity.load(config.node.name, config.path(config.node.key_file))
             keyring = Keyring.from_names(identity, config.trust.nodes)
-            store = await loop.run_in_executor(executor, Store, config.path(config.node.database))
+            store = await loop.run_in_executor(executor, open_node_store, config)
         except BaseException:
             executor.shutdown(wait=False)
             raise

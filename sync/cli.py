@@ -22,7 +22,7 @@ from fieldkit.config import Config, load_config
 from fieldkit.errors import FieldkitError
 from fieldkit.identity import Keyring, NodeIdentity
 from fieldkit.log import IncidentLog
-from fieldkit.store import Store
+from fieldkit.store import open_node_store
 
 
 @contextlib.contextmanager
@@ -32,7 +32,7 @@ def _open(node_dir: Path) -> Iterator[tuple[Config, IncidentLog, Any]]:
     config = load_config(node_dir)
     quiet_logging(config)
     identity = NodeIdentity.load(config.node.name, config.path(config.node.key_file))
-    with Store(config.path(config.node.database)) as store:
+    with open_node_store(config) as store:
         log = IncidentLog(store, identity, Keyring.from_names(identity, config.trust.nodes))
         trust = open_trust(log, config.trust.nodes, config.sync.hq, config.node.role)
         yield config, log, trust

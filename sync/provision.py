@@ -15,7 +15,7 @@ from fieldkit.config import Config, load_config
 from fieldkit.identity import Keyring, NodeIdentity
 from fieldkit.log import IncidentLog
 from fieldkit.nodedir import init_node_dir
-from fieldkit.store import Store
+from fieldkit.store import open_node_store
 from sync.roster import RosterEntry, Trust, issue_update, open_trust, save_roster
 
 
@@ -47,7 +47,7 @@ def configure(node_dir: Path, *, port: int = 0, trust: Mapping[str, str] | None 
 def open_node(config: Config) -> Iterator[tuple[IncidentLog, Trust]]:
     """The node's incident log and trust, opened directly (the node need not run)."""
     identity = NodeIdentity.load(config.node.name, config.path(config.node.key_file))
-    with Store(config.path(config.node.database)) as store:
+    with open_node_store(config) as store:
         log = IncidentLog(store, identity, Keyring.from_names(identity, config.trust.nodes))
         yield log, open_trust(log, config.trust.nodes, config.sync.hq, config.node.role)
 

@@ -1,0 +1,288 @@
+"""`fieldkit bench hq`: a fleet syncing into HQ while consoles read, for an SQLite HQ and a
+PostgreSQL HQ with 1 and 2 API workers, in one run.
+
+Simulated trucks (own keys, signed chains: incidents and their notes) post their events
+in batches to a real HQ node (``fieldkit node run --workers N``, a real process) through
+``POST /api/events``, the same verified apply as a sync push, each truck one session,
+all at once; consoles meanwhile read the board (``GET /api/incidents?limit=50``) every
+half second. Reported: events/s ingested (and x the SQLite HQ, measured in the same
+run) and the consoles' read latency p50/p95. PostgreSQL is a throwaway local server
+(:mod:`fieldkit.pgserver`) with fsync on, as SQLite runs synchronous=FULL.
+
+The same pieces drive the multi-worker crash test (tests/test_workers.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import click
+import uuid6
+
+from fieldkit.events import GENESIS, Event, seal
+from fieldkit.hlc import LOGICAL_BITS
+from fieldkit.identity import NodeIdentity
+from fieldkit.nodedir import init_node_dir
+from fieldkit.pgserver import TempPostgres
+
+BATCH = 500
+EVENTS_PER_INCIDENT = 20
+CONSOLE_PERIOD_S = 0.5
+START_TIMEOUT_S = 120.0
+#: The bench's clock: every run signs the same timeline.
+EPOCH_MS = 1_790_000_000_000
+
+
+@dataclass
+class Truck:
+    identity: NodeIdentity
+    events: list[Event]
+
+    def batches(self, size: int = BATCH) -> list[bytes]:
+        """Request bodies: the wire form of consecutive runs of the chain."""
+        return [json.dumps([e.to_wire() for e in self.events[i:i + size]]).encode()
+                for i in range(0, len(self.events), size)]
+
+
+def simulated_trucks(count: int, events: int) -> list[Truck]:
+    """``count`` trucks holding ``events`` signed events between them."""
+    trucks = []
+    for t in range(count):
+        identity = NodeIdentity.generate(f"T{t + 1:03d}")
+        chain: list[Event] = []
+        prev, incident = GENESIS, ""
+        for seq in range(1, events // count + (t < events % count) + 1):
+            hlc = (EPOCH_MS + seq * 1000 + t) << LOGICAL_BITS
+            if (seq - 1) % EVENTS_PER_INCIDENT == 0:
+                incident = str(uuid6.uuid7())
+                kind, payload = "create", {"title": f"{identity.name} incident {seq}",
+                                           "kind": "medical", "severity": 1 + seq % 5,
+                                           "source": "crew"}
+            else:
+                kind, payload = "note", {"text": f"update {seq} from {identity.name}"}
+            event = seal(identity, seq=seq, hlc=hlc, incident=incident, kind=kind,
+                         payload=payload, prev=prev)
+            prev = event.hash
+            chain.append(event)
+        trucks.append(Truck(identity, chain))
+    return trucks
+
+
+def prepare_hq(root: Path, trucks: list[Truck], store_url: str | None, port: int) -> Path:
+    """An HQ node directory trusting the trucks, on ``store_url`` (None: SQLite)."""
+    node_dir = root / "HQ"
+    init_node_dir(node_dir, role="hq", name="HQ")
+    path = node_dir / "fieldkit.toml"
+    text = path.read_text(encoding="utf-8").replace("port = 8470", f"port = {port}")
+    keys = "".join(f'{t.identity.name} = "{t.identity.public_key_b64}"\n' for t in trucks)
+    text = text.replace("[trust.nodes]\n", "[trust.nodes]\n" + keys)
+    if store_url is not None:
+        text += f"\n[store]\nurl = {json.dumps(store_url)}\n"
+    path.write_text(text, encoding="utf-8")
+    return node_dir
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class HqProcess:
+    """``fieldkit node run --workers N`` as a real process; ``with`` starts and stops it."""
+
+    def __init__(self, node_dir: Path, workers: int, port: int) -> None:
+        self.node_dir, self.workers, self.port = node_dir, workers, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> HqProcess:
+        script = Path(sys.executable).with_name("fieldkit")
+        self.log = (self.node_dir / "hq.log").open("wb")
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        self.proc = subprocess.Popen(  # noqa: S603 (our own command line)
+            [str(script), "node", "run", "--dir", str(self.node_dir), "--workers",
+             str(self.workers)], stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes (children of the supervisor; the node itself with 1)."""
+        assert self.proc is not None
+        if self.workers == 1:
+            return [self.proc.pid]
+        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        pids = []
+        with contextlib.suppress(OSError):
+            for pid in path.read_text().split():
+                # Not multiprocessing's resource tracker, the other child.
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    pids.append(int(pid))
+        return pids
+
+    async def wait_ready(self, session: aiohttp.ClientSession) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"HQ exited with {self.proc.returncode}: see "
+                                   f"{self.node_dir / 'hq.log'}")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(f"{self.url}/api/health") as response:
+                    if response.status == 200 and len(self.worker_pids()) == self.workers:
+                        return
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"HQ did not answer within {START_TIMEOUT_S:.0f} s")
+
+
+async def push(session: aiohttp.ClientSession, url: str, body: bytes) -> int:
+    """POST one batch until HQ acknowledges it (a worker may die under it: retry, as a
+    truck's sync does); returns the events HQ newly applied."""
+    while True:
+        try:
+            async with session.post(f"{url}/api/events", data=body,
+                                    headers={"Content-Type": "application/json"}) as response:
+                if response.status == 200:
+                    return int((await response.json())["applied"])
+                if response.status < 500:
+                    raise RuntimeError(f"HQ refused a batch: {await response.text()}")
+        except (aiohttp.ClientError, TimeoutError):
+            pass
+        await asyncio.sleep(0.2)
+
+
+@dataclass
+class Run:
+    backend: str
+    workers: int
+    events: int
+    seconds: float
+    reads_ms: list[float] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+    def percentile(self, q: int) -> float:
+        if len(self.reads_ms) < 2:
+            return self.reads_ms[0] if self.reads_ms else float("nan")
+        return statistics.quantiles(self.reads_ms, n=100)[q - 1]
+
+
+async def _console(session: aiohttp.ClientSession, url: str, done: asyncio.Event,
+                   reads_ms: list[float]) -> None:
+    while not done.is_set():
+        start = time.perf_counter()
+        with contextlib.suppress(aiohttp.ClientError):
+            async with session.get(f"{url}/api/incidents?limit=50") as response:
+                await response.read()
+                if response.status == 200:
+                    reads_ms.append((time.perf_counter() - start) * 1000)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), CONSOLE_PERIOD_S)
+
+
+async def drive(url: str, trucks: list[Truck], consoles: int) -> tuple[int, float, list[float]]:
+    """Every truck pushes its batches in order while ``consoles`` read: (applied, seconds,
+    read latencies in ms)."""
+    bodies = [t.batches() for t in trucks]
+    reads_ms: list[float] = []
+    done = asyncio.Event()
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector,
+                                     timeout=aiohttp.ClientTimeout(total=600)) as session:
+        readers = [asyncio.create_task(_console(session, url, done, reads_ms))
+                   for _ in range(consoles)]
+
+        async def truck(batches: list[bytes]) -> int:
+            return sum([await push(session, url, body) for body in batches])
+
+        start = time.perf_counter()
+        applied = sum(await asyncio.gather(*(truck(b) for b in bodies)))
+        seconds = time.perf_counter() - start
+        done.set()
+        await asyncio.gather(*readers)
+    return applied, seconds, reads_ms
+
+
+def run_hq_bench(*, trucks: int = 200, events: int = 1_000_000, consoles: int = 50,
+                 progress: Callable[[str], None] = lambda _: None) -> list[Run]:
+    """SQLite HQ, then PostgreSQL HQ with 1 and 2 workers, on the same events."""
+    progress(f"signing {events:,} events of {trucks} trucks")
+    fleet = simulated_trucks(trucks, events)
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp, TempPostgres() as server:
+        for backend, workers in (("sqlite", 1), ("postgresql", 1), ("postgresql", 2)):
+            root = Path(tmp) / f"{backend}-{workers}"
+            root.mkdir()
+            url = server.create_database() if backend == "postgresql" else None
+            port = free_port()
+            progress(f"{backend} HQ, {workers} worker(s): {consoles} consoles reading")
+            with HqProcess(prepare_hq(root, fleet, url, port), workers, port) as hq:
+                asyncio.run(_ready(hq))
+                applied, seconds, reads = asyncio.run(drive(hq.url, fleet, consoles))
+            if applied != events:
+                raise RuntimeError(f"{backend} x{workers}: {applied} of {events} applied")
+            runs.append(Run(backend, workers, applied, seconds, reads))
+    return runs
+
+
+async def _ready(hq: HqProcess) -> None:
+    async with aiohttp.ClientSession() as session:
+        await hq.wait_ready(session)
+
+
+def table(runs: list[Run]) -> str:
+    base = runs[0].rate
+    lines = [f"{'HQ store':<14}{'workers':>8}{'events/s':>11}{'x sqlite':>10}"
+             f"{'read p50 ms':>13}{'read p95 ms':>13}"]
+    lines += [f"{r.backend:<14}{r.workers:>8}{r.rate:>11,.0f}{r.rate / base:>10.2f}"
+              f"{r.percentile(50):>13.1f}{r.percentile(95):>13.1f}" for r in runs]
+    pg = [r for r in runs if r.backend == "postgresql"]
+    if len(pg) == 2:
+        lines.append(f"postgresql 2 workers / 1 worker: {pg[1].rate / pg[0].rate:.2f}x")
+    return "\n".join(lines)
+
+
+def as_dict(runs: list[Run]) -> dict[str, Any]:
+    return {"runs": [{"backend": r.backend, "workers": r.workers, "events": r.events,
+                      "events_per_s": round(r.rate), "x_sqlite": round(r.rate / runs[0].rate, 3),
+                      "read_p50_ms": round(r.percentile(50), 1),
+                      "read_p95_ms": round(r.percentile(95), 1)} for r in runs]}
+
+
+@click.command("hq")
+@click.option("--trucks", type=click.IntRange(1, 10_000), default=200, show_default=True)
+@click.option("--events", type=click.IntRange(100), default=1_000_000, show_default=True,
+              help="Events the trucks hold between them (scale down for a quick look).")
+@click.option("--consoles", type=click.IntRange(0, 1000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable figures.")
+def bench_hq(trucks: int, events: int, consoles: int, as_json: bool) -> None:
+    """Fleet ingest and console reads: SQLite HQ vs PostgreSQL HQ with 1 and 2 workers."""
+    runs = run_hq_bench(trucks=trucks, events=events, consoles=consoles,
+                        progress=lambda m: click.echo(m, err=True))
+    click.echo(json.dumps(as_dict(runs), indent=2) if as_json else table(runs))
