@@ -18,7 +18,7 @@ from drone.state import TelemetrySample
 from fieldkit.alerts import Alert, Change, clear, open_alerts, raise_or_update
 from fieldkit.errors import FieldkitError, StoreError
 from fieldkit.log import IncidentLog
-from fieldkit.store import Store
+from fieldkit.storeapi import LogStore
 from fieldkit.vocabulary import IncidentKind, LinkTarget, Source
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def subject(vehicle: str) -> str:
     return SUBJECT_PREFIX + vehicle
 
 
-def load_open_alerts(store: Store) -> dict[tuple[str, str], OpenAlert]:
+def load_open_alerts(store: LogStore) -> dict[tuple[str, str], OpenAlert]:
     """(vehicle, rule) -> the open alert, for every vehicle."""
     return {(a.subject.removeprefix(SUBJECT_PREFIX), a.rule): OpenAlert(a.incident, a.severity)
             for a in open_alerts(store, SUBJECT_PREFIX)}

@@ -29,7 +29,6 @@ peers see the incidents, not the alerts.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -38,7 +37,7 @@ from fieldkit.errors import NotFoundError
 from fieldkit.fold import Incident
 from fieldkit.hlc import wall_ms
 from fieldkit.log import IncidentLog
-from fieldkit.store import Store
+from fieldkit.storeapi import Connection, LogStore
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +138,7 @@ def raise_or_update(log: IncidentLog, alert: Alert, *, note: str | None = None,
     return Outcome(change, incident)
 
 
-def _raise(log: IncidentLog, conn: sqlite3.Connection, alert: Alert) -> tuple[Change, Incident]:
+def _raise(log: IncidentLog, conn: Connection, alert: Alert) -> tuple[Change, Incident]:
     last = conn.execute(
         "SELECT incident FROM alerts WHERE subject = ? AND rule = ? ORDER BY id DESC LIMIT 1",
         [alert.subject, alert.rule]).fetchone()
@@ -158,7 +157,7 @@ def _raise(log: IncidentLog, conn: sqlite3.Connection, alert: Alert) -> tuple[Ch
     return change, incident
 
 
-def _update(log: IncidentLog, conn: sqlite3.Connection, alert_id: int, incident_id: str,
+def _update(log: IncidentLog, conn: Connection, alert_id: int, incident_id: str,
             alert: Alert) -> tuple[Change, Incident]:
     held = _held(log, incident_id)
     if held is None:  # only a damaged database loses an incident: raise the situation anew
@@ -214,7 +213,7 @@ def clear(log: IncidentLog, subject: str, rule: str, *, note: str | None = None,
     return incident
 
 
-def open_alerts(store: Store, prefix: str = "") -> list[OpenAlert]:
+def open_alerts(store: LogStore, prefix: str = "") -> list[OpenAlert]:
     """Open alerts whose subject starts with ``prefix`` (all by default), oldest first.
 
     Takes the store, not the log: a reader (``fieldkit drone status``) needs no identity.

@@ -147,6 +147,11 @@ class PooledReads:
 
     def _run(self, sql: str, parameters: Sequence[Any], many: bool) -> Cursor:
         """``parameters``: one row's values, or (``many``) a list of rows."""
+        writing = self._store.writing()
+        if writing is not None:  # inside this thread's write: read what it wrote
+            if many:
+                return writing.executemany(sql, parameters)
+            return writing.execute(sql, parameters)
         try:
             with self._store.pool.connection() as raw:
                 conn = PgConnection(raw)
@@ -195,6 +200,7 @@ class PgStore:
             raise StoreError(f"store.url is not a PostgreSQL URL: {exc}") from None
         self._url = url  # may hold a password: never logged
         self._closed = threading.Event()
+        self._writing = threading.local()  # .conn: the thread's open write, if any
         self._listeners: list[threading.Thread] = []
         self.name = f"postgresql database {info.get('dbname', '?')!r} on {info.get('host', '?')}"
         self.pool = ConnectionPool(url, min_size=1, max_size=size, open=False,
@@ -277,12 +283,27 @@ class PgStore:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One atomic transaction on a pooled connection (READ COMMITTED; writers that
-        extend a chain hold its origin first, :meth:`lock_origins`)."""
+        extend a chain hold its origin first, :meth:`lock_origins`). As in the SQLite
+        store, a write inside another on the same thread is a SAVEPOINT of it, and reads
+        through ``conn`` on that thread see what it wrote."""
+        outer = self.writing()
         try:
+            if outer is not None:
+                with outer.raw.transaction():  # psycopg nests it as a savepoint
+                    yield outer
+                return
             with self.pool.connection() as raw, raw.transaction():
-                yield PgConnection(raw)
+                self._writing.conn = PgConnection(raw)
+                try:
+                    yield self._writing.conn
+                finally:
+                    self._writing.conn = None
         except psycopg.Error as exc:
             raise StoreError(f"write to {self.name} failed: {exc}") from exc
+
+    def writing(self) -> PgConnection | None:
+        """This thread's open write transaction, if any."""
+        return getattr(self._writing, "conn", None)
 
     def lock_origins(self, conn: Connection, origins: Iterable[str]) -> None:
         # Sorted: two writers needing the same origins take them in the same order.

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from fieldkit import wirejson
 from fieldkit.errors import IngestError
+from fieldkit.storeapi import Connection
 from sensors.config import SensorKind, SensorSection
 
 MAX_PAYLOAD_BYTES = 4096
@@ -118,20 +118,19 @@ def _show(value: Any) -> str:
 _COLUMNS = ("sensor", "kind", "zone", "value", "at_ms", "sensor_ms", "received_ms", "via")
 
 
-def store_readings(conn: sqlite3.Connection, readings: list[Reading]) -> int:
+def store_readings(conn: Connection, readings: list[Reading]) -> int:
     """Append ``readings`` (inside the caller's transaction); returns how many were new.
     A reading the sensor stamped exactly as one already held is a duplicate (a QoS 1
     redelivery, a retried push) and is skipped."""
-    before = conn.total_changes
-    conn.executemany(
-        f"INSERT OR IGNORE INTO sensor_readings ({', '.join(_COLUMNS)})"
-        f" VALUES ({', '.join('?' * len(_COLUMNS))})",
+    cursor = conn.executemany(
+        f"INSERT INTO sensor_readings ({', '.join(_COLUMNS)})"
+        f" VALUES ({', '.join('?' * len(_COLUMNS))}) ON CONFLICT DO NOTHING",
         [(r.sensor, r.kind.value, r.zone, r.value, r.at_ms, r.sensor_ms, r.received_ms, r.via)
          for r in readings])
-    return conn.total_changes - before
+    return cursor.rowcount
 
 
-def recent_readings(conn: sqlite3.Connection, sensor: str | None = None,
+def recent_readings(conn: Connection, sensor: str | None = None,
                     limit: int = 100) -> list[dict[str, Any]]:
     """The latest stored readings (of one sensor), newest first."""
     sql = f"SELECT {', '.join(_COLUMNS)} FROM sensor_readings"

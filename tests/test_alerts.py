@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from fieldkit.alerts import Alert, Change, Snapshot, clear, open_alerts, raise_o
 from fieldkit.errors import InvalidActionError, StoreError
 from fieldkit.identity import Keyring, NodeIdentity
 from fieldkit.log import IncidentLog
+from fieldkit.pgstore import PgStore
 from fieldkit.schema import MIGRATION_NAMES, MIGRATIONS
 from fieldkit.store import Store
 
@@ -35,9 +37,15 @@ def _alert(severity: int = 3, title: str = "Drone D1: battery low",
     return Alert(**fields)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def log(make_log) -> IncidentLog:
-    return make_log(NodeIdentity.generate("T01"))
+@pytest.fixture(params=["sqlite", "postgresql"])
+def log(request, make_log) -> Iterator[IncidentLog]:
+    """The log on each backend: alerts nest writes and read inside them on both."""
+    identity = NodeIdentity.generate("T01")
+    if request.param == "sqlite":
+        yield make_log(identity)
+        return
+    with PgStore(request.getfixturevalue("pg_url")) as store:
+        yield IncidentLog(store, identity, Keyring.from_names(identity, {}))
 
 
 def _events(log: IncidentLog) -> int:
@@ -155,7 +163,7 @@ def test_an_outer_write_commits_alerts_and_other_rows_together(log):
 
 def test_one_open_alert_per_situation_is_enforced_by_the_table(log):
     raise_or_update(log, _alert())
-    with pytest.raises(StoreError, match="UNIQUE"), log.store.write() as conn:
+    with pytest.raises(StoreError, match=r"(?i)unique"), log.store.write() as conn:
         conn.execute("INSERT INTO alerts (subject, rule, incident, raised_at)"
                      " VALUES ('drone:D1', 'battery', 'other', 1)")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING
 
@@ -19,6 +18,7 @@ from aiohttp import web
 
 from fieldkit.appkeys import CONFIG, WORKER
 from fieldkit.hlc import wall_ms
+from fieldkit.storeapi import Connection
 from fieldkit.views import CamerasView, CameraView, ZoneView, respond
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ async def _health(request: web.Request) -> web.Response:
     return respond(CamerasView(views))
 
 
-def _recent_zones(conn: sqlite3.Connection, cameras: list[str], window_s: float,
+def _recent_zones(conn: Connection, cameras: list[str], window_s: float,
                   since_ms: int) -> dict[str, list[ZoneView]]:
     """Each camera's zones: the last closed window and the counts of the recent ones."""
     if not cameras:

@@ -9,7 +9,6 @@ of the ``zone_metrics`` table.
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -20,6 +19,7 @@ from fieldkit.analytics.calibration import Calibration, polygon_area
 from fieldkit.analytics.config import ZoneSection
 from fieldkit.analytics.estimate import Estimate, detector_estimate
 from fieldkit.analytics.tracker import Track
+from fieldkit.storeapi import Connection
 
 #: Fruin's walkway levels of service: (letter, most persons/m²).
 FRUIN_WALKWAY = (("A", 0.31), ("B", 0.43), ("C", 0.72), ("D", 1.08), ("E", 2.17))
@@ -223,7 +223,7 @@ _COLUMNS = ("camera", "zone", "start_ms", "end_ms", "samples", "count", "peak", 
             "density_low", "density_high", "method", "uncertain")
 
 
-def store_metrics(conn: sqlite3.Connection, rows: list[ZoneMetrics]) -> None:
+def store_metrics(conn: Connection, rows: list[ZoneMetrics]) -> None:
     """Append rows to ``zone_metrics`` (inside the caller's transaction)."""
     conn.executemany(
         f"INSERT INTO zone_metrics ({', '.join(_COLUMNS)}) VALUES "
@@ -231,7 +231,7 @@ def store_metrics(conn: sqlite3.Connection, rows: list[ZoneMetrics]) -> None:
         [tuple(getattr(r, c) for c in _COLUMNS) for r in rows])
 
 
-def read_metrics(conn: sqlite3.Connection, camera: str, zone: str | None = None,
+def read_metrics(conn: Connection, camera: str, zone: str | None = None,
                  since_ms: int = 0) -> list[ZoneMetrics]:
     """Stored rows of one camera (and zone), oldest first."""
     sql = f"SELECT {', '.join(_COLUMNS)} FROM zone_metrics WHERE camera = ? AND start_ms >= ?"
