@@ -308,6 +308,8 @@ main.add_command(_LazyCommand("camera", "fieldkit.analytics.cli:camera",
 main.add_command(_LazyCommand("call", "fieldkit.hq.cli:call", "Emergency calls."))
 main.add_command(_LazyCommand("report", "fieldkit.hq.cli:report", "Response-time report."))
 main.add_command(_LazyCommand("feed", "fieldkit.hq.cli:feed", "GeoJSON, CAP, CoT."))
+main.add_command(_LazyCommand("hq", "fieldkit.hq.migrate:hq",
+                              "HQ at city scale: move the log to PostgreSQL."))
 
 
 @main.group()

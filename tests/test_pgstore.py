@@ -23,6 +23,7 @@ from fieldkit.schema import MIGRATION_NAMES
 from fieldkit.store import open_store
 from tests.test_fold import NODES, OPS, _events, _play
 from tests.test_store import _Abort, _add, _rows, _write_then_fail
+from tests.waiting import wait_until
 
 VIEW = ("SELECT id, title, kind, severity, status, source, reported_by, zone, camera, lat, lon,"
         " created_at, updated_at, conflicts, state FROM incidents ORDER BY id")
@@ -162,6 +163,13 @@ def test_concurrent_sessions_never_lose_duplicate_or_reorder_an_origin(pg_url, t
         assert [s for o, s in rows if o == identity.name] == [e.seq for e in events]
 
 
+def _delivered(log: IncidentLog, events: list[Event]) -> bool:
+    try:
+        return not log.apply(events).rejected
+    except StoreError:
+        return False
+
+
 def test_a_database_restart_mid_session_loses_nothing_acknowledged(tmp_path):
     identity, events = _truck_events("T1", 60, tmp_path)
     hq = NodeIdentity.generate("HQ")
@@ -174,7 +182,9 @@ def test_a_database_restart_mid_session_loses_nothing_acknowledged(tmp_path):
         with pytest.raises(StoreError, match=r"cannot|failed"):
             log.apply(events[30:45])
         server.start()
-        log.apply(events)  # the truck redelivers what was not acknowledged
+        # The truck redelivers what was not acknowledged until HQ takes it (the pool
+        # reconnects in the background, with backoff).
+        wait_until(lambda: _delivered(log, events), 60, "HQ to take the redelivery")
         sqlite_hq = _open(tmp_path / "hq.db", hq, [identity])
         sqlite_hq.apply(events)
         assert acknowledged == 30
