@@ -66,13 +66,13 @@ def test_an_interrupted_move_resumes_and_ends_identical(tmp_path, pg_url, monkey
         assert target.version_vector() == source.version_vector()
         assert target.store.conn.execute(VIEW).fetchall() == \
             source.store.conn.execute(VIEW).fetchall()
-        assert open_alerts(target) == open_alerts(source)
+        assert open_alerts(target.store) == open_alerts(source.store)
         assert target.rejections() == source.rejections()
         again = migrate(source, target)  # a complete target: nothing more to do
         assert (again.events, again.blobs, again.rows) == (0, 0, 0)
         # Ids carried over; new rows continue after them.
         raise_or_update(target, Alert("node", "overheating", "Hot", "node_heat", 2, "hardware"))
-        assert len(open_alerts(target)) == 2
+        assert len(open_alerts(target.store)) == 2
     source.store.close()
 
 
