@@ -10,6 +10,9 @@ from fieldkit.logsetup import setup_logging
 
 def test_warnings_go_to_the_log_file_not_the_terminal(tmp_path, capsys):
     log = tmp_path / "demo.log"
+    # An earlier test's setup (any CLI command) left capture on, with pytest's recorder as
+    # the saved showwarning: start from off, as a fresh process does.
+    logging.captureWarnings(False)
     try:
         setup_logging("INFO", file=log)
         with warnings.catch_warnings():

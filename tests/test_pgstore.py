@@ -22,7 +22,7 @@ from fieldkit.pgstore import PgStore, to_pg_sql
 from fieldkit.schema import MIGRATION_NAMES
 from fieldkit.store import open_store
 from tests.test_fold import NODES, OPS, _events, _play
-from tests.test_store import _Abort, _add, _rows, _write_then_fail
+from tests.test_store import nested_writes_scenario
 from tests.waiting import wait_until
 
 VIEW = ("SELECT id, title, kind, severity, status, source, reported_by, zone, camera, lat, lon,"
@@ -61,22 +61,12 @@ def test_every_migration_applies_once_and_events_are_append_only(pg_url):
 
 
 def test_writes_nest_as_savepoints_as_in_sqlite(pg_url):
+    def others_count() -> int:
+        with psycopg.connect(pg_url) as other:
+            return int(other.execute("SELECT count(*) FROM rejections").fetchone()[0])
+
     with PgStore(pg_url) as store:
-        with store.write() as conn:
-            _add(conn, "a")
-            with store.write() as inner:
-                _add(inner, "b")
-            with pytest.raises(_Abort, match="c"):  # a failing nested write is undone alone
-                _write_then_fail(store, "c")
-            with pytest.raises(StoreError, match=r"(?i)unique"):  # so is a failing statement
-                _write_then_fail(store, "b")
-            assert _rows(store) == ["a", "b"]  # reads inside a write see what it wrote
-            with psycopg.connect(pg_url) as other:  # nobody else does before the commit
-                assert other.execute("SELECT count(*) FROM rejections").fetchone()[0] == 0
-        assert _rows(store) == ["a", "b"]
-        with pytest.raises(_Abort, match="d"):  # the outer write fails: all is undone
-            _write_then_fail(store, "d", "e")
-        assert _rows(store) == ["a", "b"]
+        nested_writes_scenario(store, others_count)
 
 
 def test_a_database_from_a_newer_fieldkit_is_refused_untouched(pg_url):

@@ -6,6 +6,7 @@ import hashlib
 import os
 import sqlite3
 import stat
+from collections.abc import Callable
 
 import pytest
 import sqlite_utils
@@ -15,6 +16,7 @@ from fieldkit.identity import Keyring, NodeIdentity
 from fieldkit.log import IncidentLog
 from fieldkit.schema import MIGRATION_NAMES, MIGRATIONS
 from fieldkit.store import Store
+from fieldkit.storeapi import LogStore
 from fieldkit.view import event_to_row
 
 
@@ -118,25 +120,35 @@ def _write_then_fail(store: Store, *origins: str) -> None:
         raise _Abort(origins[0])
 
 
-def test_nested_writes_are_savepoints_of_one_transaction(tmp_path):
-    with Store(tmp_path / "node.db") as store:
-        with store.write() as conn:
-            _add(conn, "a")
-            with store.write() as inner:
-                _add(inner, "b")
-            with pytest.raises(_Abort, match="c"):  # a failing nested write is undone alone
-                _write_then_fail(store, "c")
-            with pytest.raises(StoreError, match="UNIQUE"):  # so is a failing statement
-                _write_then_fail(store, "b")
-            # Nothing is visible to another connection before the outermost commit.
-            other = sqlite3.connect(store.path)
-            assert other.execute("SELECT count(*) FROM rejections").fetchone()[0] == 0
-            other.close()
-        assert _rows(store) == ["a", "b"]
+def nested_writes_scenario(store: LogStore, others_count: Callable[[], int]) -> None:
+    """Nested writes are savepoints of one transaction (both backends run this);
+    ``others_count()`` counts the rows another connection sees."""
+    with store.write() as conn:
+        _add(conn, "a")
+        with store.write() as inner:
+            _add(inner, "b")
+        with pytest.raises(_Abort, match="c"):  # a failing nested write is undone alone
+            _write_then_fail(store, "c")
+        with pytest.raises(StoreError, match=r"(?i)unique"):  # so is a failing statement
+            _write_then_fail(store, "b")
+        assert _rows(store) == ["a", "b"]  # reads inside a write see what it wrote
+        assert others_count() == 0  # nobody else does before the outermost commit
+    assert _rows(store) == ["a", "b"]
+    with pytest.raises(_Abort, match="d"):  # the outer write fails: all is undone
+        _write_then_fail(store, "d", "e")
+    assert _rows(store) == ["a", "b"]
 
-        with pytest.raises(_Abort, match="d"):  # the outer write fails: all is undone
-            _write_then_fail(store, "d", "e")
-        assert _rows(store) == ["a", "b"]
+
+def test_nested_writes_are_savepoints_of_one_transaction(tmp_path):
+    def others_count() -> int:
+        other = sqlite3.connect(store.path)
+        try:
+            return int(other.execute("SELECT count(*) FROM rejections").fetchone()[0])
+        finally:
+            other.close()
+
+    with Store(tmp_path / "node.db") as store:
+        nested_writes_scenario(store, others_count)
         assert not store.conn.in_transaction
 
 
