@@ -47,6 +47,8 @@ def test_every_migration_applies_once_and_events_are_append_only(pg_url):
     log.attach(incident.id, b"\x00jpeg", "gate.jpg", "image/jpeg")
     assert log.missing_blobs() == []
     assert log.blob(log.get(incident.id).attachments[0].blob) == ("image/jpeg", b"\x00jpeg")
+    with log.store.write() as c:  # m013: only a signature may be replaced (healed)
+        c.execute("UPDATE events SET sig = sig")
     for statement in ("UPDATE events SET kind = 'note'", "DELETE FROM events"):
         with pytest.raises(StoreError, match=r"immutable|append-only"), log.store.write() as c:
             c.execute(statement)
