@@ -5,8 +5,9 @@ zone's state (the worse of the two judges it)."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
+
+from fieldkit.storeapi import Connection
 
 FRESH_MS = 60_000
 """A camera window older than this no longer counts."""
@@ -27,7 +28,7 @@ class CameraSight:
     """When the window closed (node wall clock)."""
 
 
-def camera_sights(conn: sqlite3.Connection, zones: list[str], now_ms: int
+def camera_sights(conn: Connection, zones: list[str], now_ms: int
                   ) -> dict[str, CameraSight]:
     """Per zone name, the densest fresh camera window (run on the store thread)."""
     if not zones:
