@@ -25,6 +25,7 @@ from fieldkit.views import (
     CameraView,
     DronesView,
     DroneView,
+    FleetNode,
     FleetView,
     HealthView,
     KitView,
@@ -298,10 +299,11 @@ def origins_table(origins: dict[str, int], own: str) -> Table:
 
 def fleet_table(fleet: FleetView) -> Table:
     """The fleet picture (``GET /api/hq/fleet``): per node, last sync, open incidents,
-    cameras and drones reported (how many down)."""
+    cameras and drones reported (how many down), and the zones its city sensors reported
+    degraded (the worst state; "sensors silent" when some stopped reporting)."""
     table = Table(title="fleet", expand=False, show_edge=False, header_style="bold",
                   title_justify="left")
-    for column in ("node", "last sync", "last event", "open", "cameras", "drones"):
+    for column in ("node", "last sync", "last event", "open", "cameras", "drones", "zones"):
         table.add_column(column, justify="left" if column == "node" else "right")
 
     def kit(items: dict[str, KitView]) -> Text:
@@ -312,8 +314,25 @@ def fleet_table(fleet: FleetView) -> Table:
     for node in fleet.nodes:
         table.add_row(node.node + (" (this node)" if node.is_self else ""),
                       ago(node.last_sync_s_ago), ago(node.last_event_s_ago),
-                      str(node.open_incidents), kit(node.cameras), kit(node.drones))
+                      str(node.open_incidents), kit(node.cameras), kit(node.drones),
+                      zones(node))
     return table
+
+
+_ZONE_ORDER = ("free", "degraded", "dense", "congested", "blocked")
+
+
+def zones(node: FleetNode) -> Text:
+    """How many zones its sensors reported, the worst state among them, silent sensors."""
+    text = Text("-" if not node.zones else str(len(node.zones)))
+    if node.zones:
+        worst = max((z.state for z in node.zones.values()),
+                    key=lambda s: _ZONE_ORDER.index(s) if s in _ZONE_ORDER else 1)
+        text.append(f" ({worst})", style="bold red" if worst in ("congested", "blocked")
+                    else "yellow" if worst != "free" else "")
+    if node.sensors_silent:
+        text.append(" sensors silent", style="yellow")
+    return text
 
 
 def sync_body(fetched: Fetched | None, now_ms: int) -> RenderableType:

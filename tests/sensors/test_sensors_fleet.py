@@ -45,3 +45,26 @@ def test_hq_sees_the_zone_state_a_truck_reported(make_log, tmp_path):
         "state"] == "free"
     # No reading ever left the truck.
     assert hq.store.conn.execute("SELECT count(*) FROM sensor_readings").fetchone()[0] == 0
+
+
+def test_the_console_fleet_table_shows_zones_and_silent_sensors():
+    from rich.console import Console
+
+    from fieldkit.views import FleetView
+    from tui._panels import fleet_table
+
+    base = {"self": False, "last_sync_s_ago": 3.0, "last_sync_error": None,
+            "last_event_s_ago": 1.0, "events": 9, "open_incidents": 2, "top_incidents": [],
+            "cameras": {}, "drones": {}}
+    fleet = FleetView.model_validate({"node": "HQ", "live": {"cameras": {}, "drones": []},
+                                      "nodes": [
+        {**base, "node": "T01", "sensors_silent": "Silent beyond 3 expected intervals: x",
+         "zones": {"gate": {"state": "congested", "since_s_ago": 4.0, "incident": "i1"},
+                   "plaza": {"state": "free", "since_s_ago": 60.0, "incident": "i2"}}},
+        {**base, "node": "T02"}]})
+    console = Console(width=140, record=True)
+    console.print(fleet_table(fleet))
+    text = console.export_text()
+    assert "2 (congested) sensors silent" in text
+    t02_row = next(line for line in text.splitlines() if line.strip().startswith("T02"))
+    assert t02_row.rstrip().endswith("-")
