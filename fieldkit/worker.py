@@ -2,7 +2,9 @@
 
 SQLite calls block (fsync on every commit, waits on another process's write lock), so
 the node runs them on a single named thread: the event loop never stalls, and the
-connection is only ever used from one thread at a time.
+connection is only ever used from one thread at a time. A PostgreSQL store pools its
+connections and locks per origin, so it gets several threads: a console's read does not
+queue behind the trucks' sync batches.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from fieldkit.identity import Keyring, NodeIdentity
 from fieldkit.log import IncidentLog
 from fieldkit.store import open_node_store
 
+#: Store threads over PostgreSQL: as many as its pool has connections.
+POSTGRES_THREADS = 8
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
 class LogWorker:
-    """Owns the store thread and the :class:`IncidentLog` used from it."""
+    """Owns the store thread(s) and the :class:`IncidentLog` used from them."""
 
     def __init__(self, log: IncidentLog, executor: ThreadPoolExecutor) -> None:
         self.log = log
@@ -40,6 +45,10 @@ class LogWorker:
         except BaseException:
             executor.shutdown(wait=False)
             raise
+        if store.dialect == "postgresql":
+            executor.shutdown(wait=True)
+            executor = ThreadPoolExecutor(max_workers=POSTGRES_THREADS,
+                                          thread_name_prefix="fieldkit-store")
         return cls(IncidentLog(store, identity, keyring), executor)
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
