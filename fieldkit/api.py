@@ -339,7 +339,7 @@ async def post_events(request: web.Request) -> web.Response:
         raise InvalidActionError(f"{len(data)} events in one request; the limit is "
                                  f"{MAX_EVENTS_PER_POST}")
     worker = request.app[WORKER]
-    report = await worker.call(worker.log.apply_wire, data)
+    report = await worker.ingest(worker.log.apply_wire, data)
     request.app[FEED].wake()
     body = ApplyView(
         applied=report.applied, duplicates=report.duplicates, deferred=report.deferred,

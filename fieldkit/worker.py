@@ -30,9 +30,13 @@ T = TypeVar("T")
 class LogWorker:
     """Owns the store thread(s) and the :class:`IncidentLog` used from them."""
 
-    def __init__(self, log: IncidentLog, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, log: IncidentLog, executor: ThreadPoolExecutor, threads: int = 1) -> None:
         self.log = log
         self._executor = executor
+        # Bulk writes (foreign batches) take at most half the threads (two on SQLite: one
+        # runs, one waits ready), so the thread queue never holds more than that many
+        # ahead of a console's read.
+        self._ingest = asyncio.Semaphore(max(2, threads // 2))
 
     @classmethod
     async def open(cls, config: Config) -> LogWorker:
@@ -45,16 +49,22 @@ class LogWorker:
         except BaseException:
             executor.shutdown(wait=False)
             raise
+        threads = 1
         if store.dialect == "postgresql":
             executor.shutdown(wait=True)
-            executor = ThreadPoolExecutor(max_workers=POSTGRES_THREADS,
-                                          thread_name_prefix="fieldkit-store")
-        return cls(IncidentLog(store, identity, keyring), executor)
+            threads = POSTGRES_THREADS
+            executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fieldkit-store")
+        return cls(IncidentLog(store, identity, keyring), executor, threads)
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)`` on the store thread."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    async def ingest(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """:meth:`call` for a bulk write (a batch of foreign events), a few at a time."""
+        async with self._ingest:
+            return await self.call(fn, *args, **kwargs)
 
     async def close(self) -> None:
         await self.call(self.log.store.close)
