@@ -184,12 +184,13 @@ class DroneFeed:
             {**self.worker.health.as_dict(), "kind": "drone", "people": people})
 
     def live(self) -> tuple[np.ndarray, list[Track]] | None:
-        """The newest received picture and the newest tracks (for the live view)."""
+        """For the live view: the last analysed picture with its own tracks, or (not
+        analysed) the newest picture with none."""
+        shown = None if self.analyser is None else self.analyser.shown()
+        if shown is not None:
+            return shown[0], list(shown[1])
         frame = self.worker.latest
-        if frame is None:
-            return None
-        tracks = [] if self.analyser is None else list(self.analyser._tracks)
-        return frame.image, tracks
+        return None if frame is None else (frame.image, [])
 
 
 class DroneFeeds:

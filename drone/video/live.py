@@ -22,7 +22,7 @@ from pathlib import Path
 from aiohttp import web
 
 from drone.video.analytics import DRONE_FEEDS
-from fieldkit.analytics.pipeline import draw_snapshot
+from fieldkit.analytics.picture import draw_snapshot
 from fieldkit.appkeys import CONFIG
 from fieldkit.views import respond
 from fieldkit.views.parts import FeedRef, LiveFeedsView
@@ -85,7 +85,8 @@ async def feed_picture(request: web.Request) -> web.Response:
         live = drone.live()
         if live is not None:
             image, tracks = live
-            jpeg = await asyncio.to_thread(draw_snapshot, image, [], tracks, [])
+            jpeg = await asyncio.to_thread(draw_snapshot, image, [], tracks, [],
+                                           blur=request.app[CONFIG].cameras.blur_faces)
     else:
         pipeline = _cameras(request.app).get(name)
         if pipeline is None:

@@ -16,9 +16,10 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
+from pydantic import ValidationError
 
 from fieldkit.analytics.config import CalibrationSection
-from fieldkit.errors import ConfigError
+from fieldkit.errors import ConfigError, first_problem
 
 _EARTH_M_PER_DEG = 111_320.0
 
@@ -40,6 +41,12 @@ class Calibration:
         image = np.asarray(section.image, np.float64)
         ground = np.asarray(section.ground, np.float64)
         self.origin: tuple[float, float] | None = None
+        """Where local (0, 0) is on Earth: [lat, lon] (None: not geo-anchored)."""
+        self.bearing_deg = 0.0
+        """Compass bearing of local +y."""
+        if section.origin is not None:
+            self.origin, self.bearing_deg = section.origin, section.bearing_deg
+        self._ground_centre = np.asarray(section.ground, np.float64).mean(axis=0)
         if section.units == "latlon":
             for lat, lon in ground:
                 if not (-90 <= lat <= 90 and -180 <= lon <= 180):
@@ -47,6 +54,7 @@ class Calibration:
                                            "[lat, lon] in degrees")
             self.origin = (float(ground[:, 0].mean()), float(ground[:, 1].mean()))
             ground = self._to_local(ground)
+            self._ground_centre = ground.mean(axis=0)
         _check_spread(image, "image", where, min_extent=20.0)
         _check_spread(ground, "ground", where, min_extent=0.5)
         h, _ = cv2.findHomography(image, ground, 0)
@@ -79,18 +87,28 @@ class Calibration:
         return np.column_stack([east, north])
 
     def to_latlon(self, ground: np.ndarray) -> np.ndarray | None:
-        """Local metres back to [lat, lon] (None when calibrated in plain metres)."""
+        """Local metres to [lat, lon] (None when not geo-anchored)."""
         if self.origin is None:
             return None
         lat0, lon0 = self.origin
-        lat = lat0 + ground[:, 1] / _EARTH_M_PER_DEG
-        lon = lon0 + ground[:, 0] / (_EARTH_M_PER_DEG * math.cos(math.radians(lat0)))
+        b = math.radians(self.bearing_deg)  # +y points at bearing b, +x 90 degrees right
+        east = ground[:, 0] * math.cos(b) + ground[:, 1] * math.sin(b)
+        north = -ground[:, 0] * math.sin(b) + ground[:, 1] * math.cos(b)
+        lat = lat0 + north / _EARTH_M_PER_DEG
+        lon = lon0 + east / (_EARTH_M_PER_DEG * math.cos(math.radians(lat0)))
         return np.column_stack([lat, lon])
+
+    def centre_latlon(self, ground: np.ndarray | None = None) -> tuple[float, float] | None:
+        """[lat, lon] of the centre of ``ground`` points (local metres; default: the
+        landmarks), None when not geo-anchored."""
+        centre = self._ground_centre if ground is None else ground.reshape(-1, 2).mean(axis=0)
+        out = self.to_latlon(np.asarray(centre, np.float64).reshape(1, 2))
+        return None if out is None else (float(out[0, 0]), float(out[0, 1]))
 
     def ground_polygon(self, polygon: Sequence[tuple[float, float]]) -> np.ndarray:
         """A zone polygon from config units to local metres."""
         pts = np.asarray(polygon, np.float64)
-        return self._to_local(pts) if self.origin is not None else pts
+        return self._to_local(pts) if self.units == "latlon" else pts
 
     def image_to_ground(self, points: np.ndarray) -> np.ndarray:
         """Pixels (N, 2) to ground metres (N, 2); NaN for points above the horizon."""
@@ -136,14 +154,17 @@ def _check_spread(points: np.ndarray, name: str, where: str, min_extent: float) 
 
 def calibration_from_points(image: Sequence[tuple[float, float]],
                             ground: Sequence[tuple[float, float]], *, units: str = "metres",
-                            max_error_m: float = 0.5, camera: str = "camera") -> Calibration:
+                            max_error_m: float = 0.5, camera: str = "camera",
+                            origin: tuple[float, float] | None = None,
+                            bearing_deg: float = 0.0) -> Calibration:
     """Validate points (as ``fieldkit camera calibrate`` takes them) into a calibration."""
     try:
         section = CalibrationSection.model_validate({
             "image": list(image), "ground": list(ground), "units": units,
-            "max_error_m": max_error_m})
-    except ValueError as exc:
-        raise CalibrationError(f"cameras -> {camera} -> calibration: {exc}") from exc
+            "max_error_m": max_error_m, "origin": origin, "bearing_deg": bearing_deg})
+    except ValidationError as exc:
+        problem = first_problem(exc).removeprefix("cameras -> calibration: ")
+        raise CalibrationError(f"cameras -> {camera} -> calibration: {problem}") from exc
     return Calibration(section, camera)
 
 

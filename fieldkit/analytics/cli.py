@@ -42,17 +42,37 @@ def camera() -> None:
 @click.option("--max-error", type=click.FloatRange(0.01, 10), default=0.5, show_default=True,
               help="Largest disagreement allowed between a point and the fit, metres.")
 @click.option("--name", default="CAMERA", show_default=True, help="Camera name for the TOML.")
+@click.option("--origin", metavar="LAT,LON",
+              help="Geo-anchor of metre ground points: WGS84 lat,lon of ground (0, 0).")
+@click.option("--bearing", type=click.FloatRange(0, 360, max_open=True), default=0.0,
+              show_default=True, help="Compass bearing of the ground's +y axis, degrees.")
 @cli_errors
-def calibrate(points: tuple[str, ...], latlon: bool, max_error: float, name: str) -> None:
+def calibrate(points: tuple[str, ...], latlon: bool, max_error: float, name: str,
+              origin: str | None, bearing: float) -> None:
     """Check landmarks and print the calibration to paste into fieldkit.toml."""
     from fieldkit.analytics.calibration import calibration_from_points
 
     pairs = [parse_point(p) for p in points]
     image = [p[0] for p in pairs]
     ground = [p[1] for p in pairs]
+    anchor = parse_latlon(origin) if origin is not None else None
     cal = calibration_from_points(image, ground, units="latlon" if latlon else "metres",
-                                  max_error_m=max_error, camera=name)
+                                  max_error_m=max_error, camera=name, origin=anchor,
+                                  bearing_deg=bearing)
     click.echo(calibration_report(cal, image, ground, name, latlon))
+    if cal.origin is None:
+        click.echo(f"warning: {name} has no geo-anchor: its incidents will have no position "
+                   "(no map, no CoT, no GeoJSON); add --origin LAT,LON --bearing DEG or "
+                   "survey the points with --latlon", err=True)
+
+
+def parse_latlon(text: str) -> tuple[float, float]:
+    try:
+        lat, lon = (float(x) for x in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--origin {text!r}: write it as LAT,LON in degrees, e.g. "
+                          "21.4225,39.8262") from None
+    return lat, lon
 
 
 def calibration_report(cal: Any, image: list[tuple[float, float]],
@@ -72,6 +92,9 @@ def calibration_report(cal: Any, image: list[tuple[float, float]],
               f"calibration.ground = {json.dumps([list(p) for p in ground])}"]
     if latlon:
         lines.append('calibration.units = "latlon"')
+    elif cal.origin is not None:
+        lines += [f"calibration.origin = {json.dumps(list(cal.origin))}",
+                  f"calibration.bearing_deg = {cal.bearing_deg:g}"]
     return "\n".join(lines)
 
 

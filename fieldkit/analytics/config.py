@@ -45,6 +45,14 @@ class CalibrationSection(_Section):
     max_error_m: float = Field(
         0.5, gt=0, le=10, title="Largest reprojection error",
         description="Metres; a calibration whose points disagree more than this is refused")
+    origin: tuple[float, float] | None = Field(
+        None, title="Geo-anchor",
+        description="[lat, lon] WGS84 degrees of the local ground's (0, 0), for units = "
+        "'metres': puts the camera's incidents on the map (CoT, GeoJSON, the console)")
+    bearing_deg: float = Field(
+        0.0, ge=0, lt=360, title="Bearing of +y",
+        description="Compass bearing, degrees, of the local ground's +y axis (0 = north; "
+        "+x is 90 degrees clockwise of it)")
 
     @model_validator(mode="after")
     def _pairs(self) -> CalibrationSection:
@@ -52,6 +60,14 @@ class CalibrationSection(_Section):
             raise ValueError(
                 f"cameras -> calibration: {len(self.image)} image points but "
                 f"{len(self.ground)} ground points; give one ground point per image point")
+        if self.origin is not None:
+            lat, lon = self.origin
+            if self.units == "latlon":
+                raise ValueError("cameras -> calibration: origin is for units = 'metres' "
+                                 "(lat/lon ground points are anchored already)")
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                raise ValueError(f"cameras -> calibration: origin {[lat, lon]} is not a "
+                                 "[lat, lon] in degrees")
         return self
 
 
@@ -121,7 +137,8 @@ class SceneSection(_Section):
         title="Flows", description="Groups of people walking in a rectangle")
     fallen: list[tuple[float, float, float]] = Field(
         default_factory=list, title="People down",
-        description="[x, y, from_s] rows: a person lies at (x, y) metres from from_s")
+        description="[x, y, from_s] rows: a person stands at (x, y) metres and falls at "
+        "from_s (lies from then on)")
     noise: float = Field(2.0, ge=0, le=30, title="Sensor noise",
                          description="Standard deviation, grey levels")
     seed: int = Field(1, title="Seed", description="Random seed of the scene")
@@ -184,6 +201,14 @@ class CamerasSection(_Section):
                          description="torch threads used by the detector")
     window_s: float = Field(5.0, ge=0.5, le=600, title="Metrics window",
                             description="Seconds per stored zone-metrics row")
+    snapshot_interval_s: float = Field(
+        60.0, ge=0, le=86_400, title="Snapshot interval",
+        description="Seconds between snapshots attached to one incident (a raise and each "
+        "severity change always get one): every JPEG syncs to every truck")
+    blur_faces: bool = Field(
+        True, title="Blur faces",
+        description="Blur faces in every picture that leaves the pipeline (snapshots, the "
+        "live view); false only for a closed system")
     density_every_s: float = Field(
         3.0, ge=0, le=600, title="Density map period",
         description="Seconds between density-map (CSRNet) runs per camera on the zones' region "

@@ -24,7 +24,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from fieldkit.analytics.calibration import Calibration
@@ -40,6 +39,7 @@ from fieldkit.analytics.detector import (
 )
 from fieldkit.analytics.ingest import CameraWorker, Frame, PictureCheck
 from fieldkit.analytics.motion import MotionGate
+from fieldkit.analytics.picture import SnapshotPolicy, draw_snapshot
 from fieldkit.analytics.rules import (
     AlertAction,
     Condition,
@@ -82,6 +82,8 @@ class FrameResult:
     actions: list[AlertAction] = field(default_factory=list)
     metrics: list[ZoneMetrics] = field(default_factory=list)
     snapshot: bytes | None = None
+    pictured: set[str] = field(default_factory=set)
+    """Rules whose incidents get ``snapshot`` (:class:`SnapshotPolicy`)."""
 
 
 def zones_roi(zones: list[Zone], width: int, height: int) -> tuple[int, int, int, int] | None:
@@ -100,34 +102,6 @@ def zones_roi(zones: list[Zone], width: int, height: int) -> tuple[int, int, int
     if x2 - x1 < 32 or y2 - y1 < 32 or (x2 - x1) * (y2 - y1) > 0.85 * width * height:
         return None
     return x1, y1, x2, y2
-
-
-def draw_snapshot(image: np.ndarray, zones: list[Zone], tracks: list[Track],
-                  states: list[ZoneState], max_width: int = 960) -> bytes:
-    """JPEG of the frame with zones (and their density) and tracked people boxed."""
-    out = image.copy()
-    by_name = {s.zone: s for s in states}
-    for zone in zones:
-        pts = np.round(zone.image_polygon).astype(np.int32).reshape(-1, 1, 2)
-        cv2.polylines(out, [pts], True, (0, 200, 255), 2)
-        st = by_name.get(zone.name)
-        label = zone.name if st is None else f"{zone.name} {st.density:.1f}/m2 {st.level}"
-        x, y = int(pts[:, 0, 0].min()), int(pts[:, 0, 1].min())
-        cv2.putText(out, label, (x + 4, max(14, y + 16)), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
-                    (0, 200, 255), 2)
-    for tr in tracks:
-        x1, y1, x2, y2 = (int(v) for v in tr.box)
-        down = tr.fallen_share >= 0.6 or tr.low_and_still
-        colour = (0, 0, 255) if down else (0, 255, 0)
-        cv2.rectangle(out, (x1, y1), (x2, y2), colour, 2)
-        cv2.putText(out, f"{tr.id}{' DOWN' if down else ''}", (x1, max(10, y1 - 3)),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1)
-    if out.shape[1] > max_width:
-        f = max_width / out.shape[1]
-        out = cv2.resize(out, (max_width, int(out.shape[0] * f)), interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, 80])
-    assert ok
-    return buf.tobytes()
 
 
 class Analyser:
@@ -175,7 +149,10 @@ class Analyser:
         self._windows: dict[str, WindowAccumulator] = {}
         self._window_start: float | None = None
         self.last_frame_t: float | None = None
-        self._last_image: np.ndarray | None = None
+        self._shown: tuple[np.ndarray, list[Track]] | None = None
+        """The last frame the detector ran on, with its own tracks (what is drawn)."""
+        self.snapshots = SnapshotPolicy(cameras.snapshot_interval_s)
+        self.blur = cameras.blur_faces
         self.last_states: list[ZoneState] = []
 
     def roi(self, width: int, height: int) -> tuple[int, int, int, int] | None:
@@ -202,7 +179,7 @@ class Analyser:
     def process(self, frame: Frame) -> FrameResult:
         t = frame.t
         self.last_frame_t = t
-        image = self._last_image = frame.image
+        image = frame.image
         run = True
         if self.gate is not None:
             self.gate(image)
@@ -218,7 +195,8 @@ class Analyser:
                 ground = self.calibration.image_to_ground(
                     np.array([d.foot for d in detections]))
             self._people, self._detections = ground, detections
-            self._tracks = self.tracker.update(detections, t, ground)
+            self._tracks = self.tracker.update(detections, t, ground, roi or (0, 0, w, h))
+            self._shown = (image, self._tracks)
             self._last_detect_t = t
             if self.gate is not None:
                 self.gate.mark_detected()
@@ -235,15 +213,22 @@ class Analyser:
         result = FrameResult(frame, run, detections, self._tracks, states)
         result.actions = self.engine.evaluate(t, held)
         result.metrics = self._accumulate(states, t, frame.wall_ms)
-        if result.actions:
-            result.snapshot = draw_snapshot(image, self.zones, self._tracks, states)
+        result.pictured = self.snapshots.pictured(result.actions, t)
+        if result.pictured:
+            result.snapshot = self.last_snapshot()
         return result
 
+    def shown(self) -> tuple[np.ndarray, list[Track]] | None:
+        """The last frame the detector ran on and its own tracks (boxes where the people
+        are: a newer frame would show them 40-60 px off)."""
+        return self._shown
+
     def last_snapshot(self) -> bytes | None:
-        """The last picture seen (for a camera that went dead), zones and boxes drawn."""
-        if self._last_image is None:
+        """The last analysed picture, zones and its own boxes drawn, faces blurred."""
+        if self._shown is None:
             return None
-        return draw_snapshot(self._last_image, self.zones, self._tracks, self.last_states)
+        image, tracks = self._shown
+        return draw_snapshot(image, self.zones, tracks, self.last_states, blur=self.blur)
 
     def _picture_faults(self, image: np.ndarray, t: float) -> list[Condition]:
         problem, frozen_for = self.picture(image, t)
@@ -360,7 +345,9 @@ class CameraPipeline:
                                  frame.index)
                 continue
             self.worker.health.mark_analysed(time.monotonic())
-            self._emit(result.actions, result.snapshot, result.metrics)
+            pictured = [a for a in result.actions if a.condition.rule in result.pictured]
+            self._emit(pictured, result.snapshot, result.metrics)
+            self._emit([a for a in result.actions if a not in pictured], None, [])
             if self._on_result is not None:
                 self._on_result(result)
 
@@ -451,7 +438,8 @@ class AnalyticsRuntime:
             camera_worker = await asyncio.to_thread(make_worker, cam, self.detector,
                                                     self.base_dir / ".ultralytics" / "models")
             pipeline = CameraPipeline(analyser, camera_worker,
-                                      self._action_sink(_location(analyser)), self._store_sink)
+                                      self._action_sink(camera_location(analyser)),
+                                      self._store_sink)
             self.pipelines[cam.name] = pipeline
             await pipeline.start()
 
@@ -494,9 +482,12 @@ def _store_rows(log: Any, rows: list[ZoneMetrics]) -> None:
         store_metrics(conn, rows)
 
 
-def _location(analyser: Analyser) -> dict[str, Any] | None:
-    """lat/lon of the watched area's centre, when the calibration is in lat/lon."""
+def camera_location(analyser: Analyser) -> dict[str, Any] | None:
+    """lat/lon of the watched area's centre (the zones', else the landmarks'), when the
+    calibration is geo-anchored (lat/lon points, or an origin and bearing)."""
     cal = analyser.calibration
-    if cal is None or cal.origin is None:
+    if cal is None:
         return None
-    return {"lat": round(cal.origin[0], 7), "lon": round(cal.origin[1], 7)}
+    zones = [z.polygon for z in analyser.zones]
+    centre = cal.centre_latlon(np.vstack(zones) if zones else None)
+    return None if centre is None else {"lat": round(centre[0], 7), "lon": round(centre[1], 7)}

@@ -114,8 +114,10 @@ def conditions(states: list[ZoneState], zones: dict[str, Zone], tracks: list[Tra
                 "out, check by eye", st.zone))
         key = f"capacity:{st.zone}"
         if zone.capacity is not None and st.count > zone.capacity * (k if key in active else 1):
+            people = band_text(st.count, st.density_low * zone.area_m2,
+                               st.density_high * zone.area_m2, st.method, "")
             out.append(Condition(key, "crowd_density", 4, f"{st.zone} over capacity",
-                                 f"{st.count} people, capacity {zone.capacity}", st.zone))
+                                 f"{people} people, capacity {zone.capacity}", st.zone))
         key = f"counter_flow:{st.zone}"
         share = rules.counter_flow_share * (k if key in active else 1.0)
         if st.moving >= rules.min_moving and st.counter_flow_share >= share:
@@ -135,7 +137,7 @@ def conditions(states: list[ZoneState], zones: dict[str, Zone], tracks: list[Tra
                     f"recent {ref:.1f} m/s: running or dispersal", st.zone))
             if key not in active:  # the baseline learns only normal flow
                 base.add(st.t, st.speed_m_s)
-    down = [tr for tr in tracks if tr.fallen_share >= 0.6 or tr.low_and_still]
+    down = [tr for tr in tracks if tr.down]
     if down:
         by_zone: dict[str, list[Track]] = {}
         for tr in down:
@@ -147,7 +149,8 @@ def conditions(states: list[ZoneState], zones: dict[str, Zone], tracks: list[Tra
             out.append(Condition(
                 f"person_down:{name}", "person_down", 4,
                 f"{'Person' if len(trs) == 1 else f'{len(trs)} people'} down{where}",
-                "seen lying (model class Fall over the track's history) or low and still",
+                "seen standing, then lying (model class Fall over the track's history, or "
+                "low and still)",
                 None if name == "camera" else name, rules.down_s))
     return out
 

@@ -334,7 +334,8 @@ class CrowdScene:
                        for _ in range(3)] if settings.noise > 0 else []
         self._flows = [_FlowState(f, f.density, f.speed_m_s) for f in settings.flows]
         self._next_id = 0
-        self._fallen: list[_Walker] = []
+        # People who stand still until they fall.
+        self._fallen = [self._new_walker(-1, x, y) for x, y, _start in settings.fallen]
         self.index = 0
         for i, flow in enumerate(self._flows):
             self._populate(i, flow)
@@ -380,11 +381,8 @@ class CrowdScene:
                 w.vx, w.vy = dx * v, dy * v
                 w.x = lx + (w.x + w.vx * dt - lx) % (hx - lx)
                 w.y = ly + (w.y + w.vy * dt - ly) % (hy - ly)
-        for x, y, start in self.settings.fallen:
-            if t >= start and not any(f.x == x and f.y == y for f in self._fallen):
-                walker = self._new_walker(-1, x, y)
-                walker.fallen = True
-                self._fallen.append(walker)
+        for walker, (_x, _y, start) in zip(self._fallen, self.settings.fallen, strict=True):
+            walker.fallen = t >= start
 
     def next_frame(self) -> SceneFrame:
         """Advance by one frame period and render."""

@@ -13,7 +13,8 @@ def take_snapshot(config: Config, name: str, out: Path) -> str:
     """Write a JPEG of camera ``name`` to ``out``; returns a one-line description."""
     from fieldkit.analytics.calibration import Calibration
     from fieldkit.analytics.ingest import Capture, open_source
-    from fieldkit.analytics.pipeline import SceneCapture, draw_snapshot, load_detector
+    from fieldkit.analytics.picture import draw_snapshot
+    from fieldkit.analytics.pipeline import SceneCapture, load_detector
     from fieldkit.analytics.zones import Zone
 
     cam = next((c for c in config.cameras.cameras if c.name == name), None)
@@ -40,7 +41,8 @@ def take_snapshot(config: Config, name: str, out: Path) -> str:
     if cam.calibration is not None:
         cal = Calibration(cam.calibration, cam.name)
         zones = [Zone(z, cal) for z in cam.zones]
-    jpeg = draw_snapshot(image, zones, [], [], max_width=image.shape[1])
+    jpeg = draw_snapshot(image, zones, [], [], max_width=image.shape[1],
+                         blur=config.cameras.blur_faces)
     out.write_bytes(jpeg)
     return (f"{out}: {image.shape[1]}x{image.shape[0]} from {cam.source}, "
             f"{len(zones)} zone(s) drawn")

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import small_scene
+from click.testing import CliRunner
+from conftest import camera_for, small_scene
 
 from fieldkit.analytics.calibration import (
     CalibrationError,
     calibration_from_points,
     polygon_area,
 )
-from fieldkit.analytics.config import CalibrationSection
+from fieldkit.analytics.cli import camera as camera_cli
+from fieldkit.analytics.config import CalibrationSection, CamerasSection
+from fieldkit.analytics.detector import Detector
+from fieldkit.analytics.pipeline import Analyser, camera_location
 from fieldkit.analytics.scene import PinholeCamera
 
 GROUND = [(0.0, 0.0), (10.0, 0.0), (10.0, 20.0), (0.0, 20.0)]
@@ -88,3 +92,44 @@ def test_points_above_the_horizon_map_to_nan() -> None:
     sky, ground = cal.image_to_ground(np.array([[320.0, -2000.0], [320.0, 300.0]]))
     assert np.isnan(sky).all()
     assert not np.isnan(ground).any()
+
+
+def test_a_metre_calibration_with_an_origin_and_bearing_is_on_the_map() -> None:
+    lat0, lon0 = 21.4225, 39.8262
+    cal = calibration_from_points(IMAGE, GROUND, origin=(lat0, lon0), bearing_deg=90.0)
+    # +y points east: 20 m along it is 20 m east of the origin, same latitude.
+    (lat, lon), = cal.to_latlon(np.array([[0.0, 20.0]]))
+    assert lat == pytest.approx(lat0, abs=1e-9)
+    assert (lon - lon0) * 111_320 * np.cos(np.radians(lat0)) == pytest.approx(20.0)
+    assert cal.centre_latlon() is not None
+    assert cal.ground_polygon(GROUND).tolist() == [list(p) for p in GROUND]  # still metres
+    assert calibration_from_points(IMAGE, GROUND).centre_latlon() is None
+
+
+def test_camera_incidents_get_the_zones_position(detector: Detector) -> None:
+    settings = small_scene()
+    plain = camera_for(settings)
+    assert plain.calibration is not None
+    anchored = plain.model_copy(update={"calibration": plain.calibration.model_copy(
+        update={"origin": (21.4225, 39.8262), "bearing_deg": 0.0})})
+    where = camera_location(Analyser(anchored, CamerasSection(), detector))
+    assert where is not None
+    # The zone's centre is 6.5 m north of the origin (ZONE spans y 4..9), x centred on 0.
+    assert where["lat"] == pytest.approx(21.4225 + 6.5 / 111_320, abs=1e-6)
+    assert where["lon"] == pytest.approx(39.8262, abs=1e-6)
+    assert camera_location(Analyser(plain, CamerasSection(), detector)) is None
+
+
+def test_calibrate_warns_without_a_geo_anchor_and_prints_it_with_one() -> None:
+    points = [f"--point={u},{v}={x},{y}" for (u, v), (x, y) in zip(IMAGE, GROUND, strict=True)]
+    bare = CliRunner().invoke(camera_cli, ["calibrate", *points])
+    assert bare.exit_code == 0
+    assert "has no geo-anchor" in bare.output
+    anchored = CliRunner().invoke(camera_cli, ["calibrate", *points, "--origin",
+                                               "21.4225,39.8262", "--bearing", "30"])
+    assert "calibration.origin = [21.4225, 39.8262]" in anchored.output
+    assert "calibration.bearing_deg = 30" in anchored.output
+    assert "geo-anchor" not in anchored.output
+    bad = CliRunner().invoke(camera_cli, ["calibrate", *points, "--origin", "121,3"])
+    assert bad.exit_code == 1
+    assert "origin [121.0, 3.0] is not a [lat, lon]" in bad.output

@@ -103,17 +103,20 @@ def test_counter_flow_capacity_and_speed_each_fire_once_and_clear_once() -> None
     }
 
 
-def test_person_down_from_fall_class_or_low_and_still() -> None:
+def test_person_down_needs_a_track_seen_standing_then_lying() -> None:
     zones = {"z1": _zone()}
-    down = Track(7, (0, 0, 40, 20), 0.5, True, (0.0, 6.0), (0.0, 0.0), 1.0, True, 9.0)
-    ok = Track(8, (0, 0, 20, 40), 0.5, False, (1.0, 6.0), (0.0, 1.0), 0.0, False, 9.0)
+    down = Track(7, (0, 0, 40, 20), 0.5, True, (0.0, 6.0), (0.0, 0.0), 1.0, True, 9.0, True,
+                 True)
+    ok = Track(8, (0, 0, 20, 40), 0.5, False, (1.0, 6.0), (0.0, 1.0), 0.0, False, 9.0, True)
+    cloth = Track(9, (0, 0, 40, 20), 0.6, True, (-1.0, 6.0), (0.0, 0.0), 1.0, True, 9.0,
+                  False, True)
     rules = RULES.model_copy(update={"down_s": 3.0})
     engine = RuleEngine("cam1", rules)
     base: dict[str, SpeedBaseline] = {}
     out = []
     for k in range(30):
         t = k * 0.5
-        tracks = [down, ok] if k < 16 else [ok]
+        tracks = [down, ok, cloth] if k < 16 else [ok, cloth]
         held = conditions([], zones, tracks, rules, engine.active, base)
         out += [(t, a.action, a.condition.title) for a in engine.evaluate(t, held)]
     assert out == [(3.0, Action.RAISE, "Person down in z1"),
