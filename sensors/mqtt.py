@@ -108,8 +108,13 @@ class MqttIngest:
                 await self._session()
             except aiomqtt.MqttError as exc:
                 self.last_error = str(exc)
-            if self.connects > connects:  # it was up: the next attempt starts quick again
-                wait = 0.1
+                if self.connects > connects:  # it was up: the next attempt starts quick
+                    wait = 0.1
+            except Exception as exc:  # the handler failed: a full or broken store
+                # The batch was not acknowledged: the broker delivers it again after the
+                # backoff, which keeps growing while the store keeps failing.
+                self.last_error = f"readings not stored: {exc}"
+                logger.exception("mqtt: %s", self.last_error)
             logger.warning("mqtt %s:%d: %s; retrying in %.1f s", self.broker.host,
                            self.broker.port, self.last_error, wait)
             self._set_state(MqttState.BACKOFF)
