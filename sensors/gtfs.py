@@ -20,6 +20,7 @@ import zipfile
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fieldkit.errors import IngestError
 
@@ -120,6 +121,11 @@ def load_schedule(source: bytes | Path, name: str, station_ids: list[str]) -> Sc
     files = _Files(source, name)
     agency = files.rows("agency.txt", optional=True)
     timezone = (agency[0].get("agency_timezone") or "UTC") if agency else "UTC"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise TransitError(f"GTFS {name}: agency.txt: agency_timezone {timezone!r} is not "
+                           "a time zone") from None
     stops = {r["stop_id"]: r for r in files.rows("stops.txt")}
     stations: dict[str, Station] = {}
     for sid in station_ids:

@@ -162,15 +162,15 @@ async def _advance(runtime: SensorsRuntime, watch: SensorWatch) -> None:
     worker, names = watch.worker, list(runtime.board.zones)
     for tick in itertools.count():
         now = wall_ms()
-        if tick % CAMERA_EVERY == 0:
-            runtime.board.see(await worker.call(camera_sights, worker.log.store.conn, names,
-                                                now))
-        for zone in runtime.board.evaluate(now):
-            logger.info("zone %s: %s", zone.section.name, zone.state.label)
         try:
+            if tick % CAMERA_EVERY == 0:
+                runtime.board.see(await worker.call(camera_sights, worker.log.store.conn,
+                                                    names, now))
+            for zone in runtime.board.evaluate(now):
+                logger.info("zone %s: %s", zone.section.name, zone.state.label)
             await watch.step(now)
         except FieldkitError:  # a busy or full store: try again next tick, keep measuring
-            logger.exception("sensors: cannot write the zone incidents")
+            logger.exception("sensors: cannot read the cameras or write the zone incidents")
         await asyncio.sleep(TICK_S)  # the state machine's clock
 
 

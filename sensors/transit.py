@@ -34,6 +34,7 @@ from google.transit import gtfs_realtime_pb2 as rt
 
 from fieldkit.alerts import Alert, clear, open_alerts, raise_or_update
 from fieldkit.config import Config
+from fieldkit.errors import FieldkitError
 from fieldkit.tasks import cancel_and_wait
 from fieldkit.vocabulary import IncidentKind, Source
 from fieldkit.worker import LogWorker
@@ -189,7 +190,11 @@ class TransitWatch:
         wait = self.settings.poll_s
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
             while True:
-                ok = await self.poll(http)
+                try:
+                    ok = await self.poll(http)
+                except FieldkitError as exc:  # the store: judged again at the next poll
+                    logger.warning("transit: %s", exc)
+                    ok = False
                 wait = self.settings.poll_s if ok else min(wait * 2, self.settings.backoff_max_s)
                 await asyncio.sleep(wait)  # the poll period (doubled after a failure)
 

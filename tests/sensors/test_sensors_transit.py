@@ -183,6 +183,8 @@ def test_buses_spread_over_exits():
      "stop_times.txt line 2: time '8h' is not H:MM:SS"),
     (lambda d: (d / "stops.txt").write_text("stop_name\nX\n"),
      "stops.txt: missing column(s) stop_id"),
+    (lambda d: (d / "agency.txt").write_text("agency_name,agency_timezone\nM,Mars/Olympus\n"),
+     "agency.txt: agency_timezone 'Mars/Olympus' is not a time zone"),
 ])
 def test_inconsistent_gtfs_names_the_file_and_row(tmp_path, damage, message):
     gtfs = write_gtfs(tmp_path / "g")
@@ -200,3 +202,19 @@ def test_truncated_zip_is_refused(tmp_path):
     assert load_schedule(data, "feed.zip", ["CENTRAL"]).stations["CENTRAL"].trips
     with pytest.raises(TransitError, match=r"GTFS feed\.zip: not a zip file"):
         load_schedule(data[: len(data) // 2], "feed.zip", ["CENTRAL"])
+
+
+async def test_a_truncated_gtfs_is_logged_and_the_node_keeps_running(tmp_path, sensor_node,
+                                                                     caplog):
+    broken = tmp_path / "gtfs.zip"
+    broken.write_bytes(b"PK\x03\x04 truncated")
+    state = {"body": feed()}
+    async with rt_server(state) as url, sensor_node(_section(broken, url)) as node:
+        transit = node._app[SENSORS].transit
+        await until(lambda: "gtfs" in transit.errors, "the bad GTFS noticed")
+        assert transit.errors["gtfs"].startswith(f"GTFS {broken}: not a zip file")
+        assert transit.schedule is None
+        assert any("keeping the last good data" in r.getMessage() for r in caplog.records)
+        async with aiohttp.ClientSession() as s, s.get(f"{node.url}/api/sensors") as r:
+            assert r.status == 200
+            assert (await r.json())["transit"]["errors"]["gtfs"] == transit.errors["gtfs"]
