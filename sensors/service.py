@@ -187,8 +187,8 @@ async def get_sensors(request: web.Request) -> web.Response:
 async def get_readings(request: web.Request) -> web.Response:
     limit = query_limit(request)
     worker = request.app[WORKER]
-    rows = await worker.call(lambda: recent_readings(worker.log.store.conn,
-                                                     request.query.get("sensor"), limit))
+    rows = await worker.call(recent_readings, worker.log.store.conn,
+                             request.query.get("sensor"), limit)
     return respond(SensorReadingList.model_validate(rows))
 
 
@@ -211,11 +211,11 @@ async def post_readings(request: web.Request) -> web.Response:
     for i, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get("sensor"), str):
             raise InvalidActionError(f"reading {i}: an object with a 'sensor' id is expected")
-        sensor = next((t.section for t in [runtime.board.tracks.get(item["sensor"])] if t), None)
-        if sensor is None:
+        track = runtime.board.tracks.get(item["sensor"])
+        if track is None:
             raise InvalidActionError(f"reading {i}: unknown sensor {item['sensor'][:64]!r}")
         try:
-            readings.append(parse_payload(sensor, item, now, "http", _skew(runtime)))
+            readings.append(parse_payload(track.section, item, now, "http", _skew(runtime)))
         except IngestError as exc:
             raise InvalidActionError(f"reading {i}: {exc}") from exc
     new = await accept(runtime, request.app[WORKER], readings)
