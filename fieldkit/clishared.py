@@ -55,4 +55,5 @@ def open_log(node_dir: Path) -> Iterator[IncidentLog]:
     quiet_logging(config)
     identity = NodeIdentity.load(config.node.name, config.path(config.node.key_file))
     with open_node_store(config) as store:
-        yield IncidentLog(store, identity, Keyring.from_names(identity, config.trust.nodes))
+        yield IncidentLog(store, identity, Keyring.from_names(identity, config.trust.nodes),
+                          max_skew_s=config.trust.max_clock_skew_s)

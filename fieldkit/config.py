@@ -25,6 +25,7 @@ from pydantic import (
 
 from fieldkit.analytics.config import CamerasSection
 from fieldkit.errors import ConfigError
+from fieldkit.hlc import DEFAULT_MAX_CLOCK_SKEW_S
 from fieldkit.hq.config import HqSection
 from sensors.config import SensorsSection
 
@@ -110,6 +111,11 @@ class TrustSection(_Section):
         default_factory=dict,
         title="Trusted nodes",
         description="Node name -> base64 Ed25519 public key, as `fieldkit init` prints it",
+    )
+    max_clock_skew_s: int = Field(
+        DEFAULT_MAX_CLOCK_SKEW_S, ge=1, le=7 * 86_400, title="Maximum clock skew",
+        description="Events dated further ahead of this node's clock are refused and "
+                    "counted (sent again later by their origin)",
     )
 
 

@@ -12,6 +12,8 @@ import time
 
 LOGICAL_BITS = 16
 MAX_DRIFT_MS = 60_000
+DEFAULT_MAX_CLOCK_SKEW_S = 600
+"""Foreign events dated further ahead of this node's clock are refused (and counted)."""
 
 
 def wall_ms() -> int:

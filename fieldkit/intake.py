@@ -15,6 +15,7 @@ from typing import Any
 
 from fieldkit.errors import EventError
 from fieldkit.events import GENESIS, Event, check_payload
+from fieldkit.hlc import to_wall_ms
 from fieldkit.identity import Keyring
 from fieldkit.storeapi import Connection
 from fieldkit.view import SQL_CHUNK
@@ -30,8 +31,8 @@ class Rejection:
     event: str
     """``origin:seq``, or ``?`` when the envelope was unreadable."""
     reason: str
-    """Code: malformed, unknown_origin, fork, broken_chain, bad_hash, invalid_payload,
-    bad_signature."""
+    """Code: malformed, unknown_origin, fork, broken_chain, bad_hash, clock_backwards,
+    clock_ahead, invalid_payload, bad_signature."""
     detail: str
     """A sentence for the operator."""
 
@@ -71,8 +72,18 @@ def parse_wire(items: Iterable[Any], keyring: Keyring) -> tuple[list[Event], lis
     return events, malformed
 
 
+@dataclass(frozen=True)
+class Clock:
+    """What intake accepts as a foreign event's time."""
+
+    now_ms: int
+    """This node's wall clock."""
+    max_skew_ms: int
+    """How far ahead of ``now_ms`` an event may be dated (``trust.max_clock_skew_s``)."""
+
+
 def check_batch(conn: Connection, keyring: Keyring, events: Iterable[Event],
-                report: ApplyReport) -> tuple[list[Event], list[Refusal]]:
+                report: ApplyReport, clock: Clock) -> tuple[list[Event], list[Refusal]]:
     """The events of a batch to store now, and the refusals to count.
 
     Duplicates and deferred events are tallied in ``report``; every refusal is also
@@ -96,15 +107,17 @@ def check_batch(conn: Connection, keyring: Keyring, events: Iterable[Event],
             for e in batch:
                 reject(e, "unknown_origin", f"{e.id}: origin {origin!r} is not trusted")
             continue
-        accepted += _check_run(conn, keyring, origin, batch, report, reject)
+        accepted += _check_run(conn, keyring, origin, batch, report, reject, clock)
     return accepted, refused
 
 
 def _check_run(conn: Connection, keyring: Keyring, origin: str, batch: list[Event],
-               report: ApplyReport, reject: Callable[[Event, str, str], None]) -> list[Event]:
-    head = conn.execute("SELECT seq, hash FROM events WHERE origin = ?"
+               report: ApplyReport, reject: Callable[[Event, str, str], None],
+               clock: Clock) -> list[Event]:
+    head = conn.execute("SELECT seq, hash, hlc FROM events WHERE origin = ?"
                         " ORDER BY seq DESC LIMIT 1", [origin]).fetchone()
-    head_seq, prev = head or (0, GENESIS)
+    head_seq, prev, prev_hlc = head or (0, GENESIS, -1)
+    latest_ms = clock.now_ms + clock.max_skew_ms
     old = [e for e in batch if e.seq <= head_seq]
     held = _held(conn, origin, [e.seq for e in old])
     for e in old:
@@ -130,6 +143,14 @@ def _check_run(conn: Connection, keyring: Keyring, origin: str, batch: list[Even
             problem = ("broken_chain", f"{e.id} does not follow {origin}:{e.seq - 1}")
         elif e.compute_hash() != e.hash:
             problem = ("bad_hash", f"{e.id}: content does not match its hash")
+        elif e.hlc <= prev_hlc:  # an origin's clock (HLC) only moves forward
+            problem = ("clock_backwards", f"{e.id} is dated no later than "
+                                          f"{origin}:{e.seq - 1}: its chain goes back in time")
+        elif to_wall_ms(e.hlc) > latest_ms:
+            ahead_s = (to_wall_ms(e.hlc) - clock.now_ms) // 1000
+            problem = ("clock_ahead", f"{e.id} is dated {ahead_s} s ahead of this node's "
+                                      f"clock; the limit is trust.max_clock_skew_s = "
+                                      f"{clock.max_skew_ms // 1000}")
         elif why := check_payload(e.kind, e.payload):
             problem = ("invalid_payload", f"{e.id}: {why}")
         if problem:
@@ -137,7 +158,7 @@ def _check_run(conn: Connection, keyring: Keyring, origin: str, batch: list[Even
                 reject(x, problem[0], problem[1] if x is e else f"{x.id}: after {e.id}")
             break
         run.append(e)
-        prev = e.hash
+        prev, prev_hlc = e.hash, e.hlc
     signed = _signed_prefix(run, keyring)
     for e in run[signed:]:
         reject(e, "bad_signature", f"{e.id}: not signed by {origin}'s key")

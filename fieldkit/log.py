@@ -30,9 +30,16 @@ from fieldkit.events import (
     seal,
 )
 from fieldkit.fold import Incident
-from fieldkit.hlc import next_hlc, wall_ms
+from fieldkit.hlc import DEFAULT_MAX_CLOCK_SKEW_S, next_hlc, wall_ms
 from fieldkit.identity import Keyring, NodeIdentity
-from fieldkit.intake import ApplyReport, Rejection, check_batch, count_rejections, parse_wire
+from fieldkit.intake import (
+    ApplyReport,
+    Clock,
+    Rejection,
+    check_batch,
+    count_rejections,
+    parse_wire,
+)
 from fieldkit.storeapi import Connection, LogStore
 from fieldkit.view import (
     EVENT_COLUMNS,
@@ -60,14 +67,18 @@ class IncidentLog:
     :param identity: this node's name and key; every local event is signed with it.
     :param keyring: nodes whose events :meth:`apply` accepts (this node included).
     :param clock: wall-clock milliseconds; tests pass their own.
+    :param max_skew_s: how far ahead of ``clock`` a foreign event may be dated
+        (``trust.max_clock_skew_s``); later ones are refused and counted.
     """
 
     def __init__(self, store: LogStore, identity: NodeIdentity, keyring: Keyring,
-                 clock: Callable[[], int] = wall_ms) -> None:
+                 clock: Callable[[], int] = wall_ms,
+                 max_skew_s: int = DEFAULT_MAX_CLOCK_SKEW_S) -> None:
         self.store = store
         self.identity = identity
         self.keyring = keyring
         self._clock = clock
+        self.max_skew_s = max_skew_s
 
     # --- local actions ----------------------------------------------------------------
 
@@ -263,7 +274,8 @@ class IncidentLog:
         events = list(events)
         with self.store.write() as conn:
             self.store.lock_origins(conn, {e.origin for e in events})
-            accepted, refused = check_batch(conn, self.keyring, events, report)
+            accepted, refused = check_batch(conn, self.keyring, events, report,
+                                            Clock(self._clock(), self.max_skew_s * 1000))
             if accepted:
                 self.store.begin_append(conn)
                 conn.executemany(_INSERT_EVENT, [event_to_row(e) for e in accepted])

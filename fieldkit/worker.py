@@ -54,7 +54,8 @@ class LogWorker:
             executor.shutdown(wait=True)
             threads = POSTGRES_THREADS
             executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fieldkit-store")
-        return cls(IncidentLog(store, identity, keyring), executor, threads)
+        return cls(IncidentLog(store, identity, keyring,
+                               max_skew_s=config.trust.max_clock_skew_s), executor, threads)
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)`` on the store thread."""

@@ -33,7 +33,8 @@ def _open(node_dir: Path) -> Iterator[tuple[Config, IncidentLog, Any]]:
     quiet_logging(config)
     identity = NodeIdentity.load(config.node.name, config.path(config.node.key_file))
     with open_node_store(config) as store:
-        log = IncidentLog(store, identity, Keyring.from_names(identity, config.trust.nodes))
+        log = IncidentLog(store, identity, Keyring.from_names(identity, config.trust.nodes),
+                          max_skew_s=config.trust.max_clock_skew_s)
         trust = open_trust(log, config.trust.nodes, config.sync.hq, config.node.role)
         yield config, log, trust
 
