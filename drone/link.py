@@ -181,10 +181,13 @@ class DroneLink:
                         data = transport.read()
                         if not data:
                             continue
-                        receiver.feed(data, self._clock())
-                        if forward is not None and self._forward_to is not None:
+                        if receiver.feed(data, self._clock()):
+                            transport.confirm_sender()
+                        # With a key, only what passed the signature check goes on.
+                        out = data if receiver.verified is None else bytes(receiver.verified)
+                        if out and forward is not None and self._forward_to is not None:
                             with contextlib.suppress(OSError):
-                                forward.sendto(data, self._forward_to)
+                                forward.sendto(out, self._forward_to)
                                 receiver.stats.forwarded += 1
                     elif forward is not None:
                         self._from_gcs(forward, transport)

@@ -110,6 +110,9 @@ class Receiver:
         self._pending = bytearray()
         self.vehicles: dict[int, VehicleState] = {}
         self.stats = LinkStats(signing=self._check.stats if self._check else None)
+        #: With a key: the packets of the last :meth:`feed` whose signature held, as
+        #: received (what may be forwarded to the pilot's ground station). None without.
+        self.verified: bytearray | None = None if key is None else bytearray()
         #: Held while bytes are applied and while state is read from another thread.
         self.lock = threading.Lock()
 
@@ -117,6 +120,8 @@ class Receiver:
         """Apply one read received at ``now`` (Unix seconds). Returns packets accepted."""
         with self.lock:
             self.stats.bytes += len(data)
+            if self.verified is not None:
+                self.verified.clear()
             if self._datagrams:
                 return self._frames(bytearray(data), now, datagram=True)
             self._pending += data
@@ -169,6 +174,8 @@ class Receiver:
                          buf[i + 6]) is not _ACCEPTED:
                     i += total
                     continue
+                assert self.verified is not None
+                self.verified += packet
             try:
                 msg = decode(packet)
             except Exception:  # MAVError mostly; pymavlink must never take the link down

@@ -38,6 +38,8 @@ class Transport(Protocol):
     def read(self) -> bytes: ...
     def write(self, data: bytes) -> None: ...
     def close(self) -> None: ...
+    def confirm_sender(self) -> None:
+        """The last read came from the vehicle (it was accepted): answer there."""
 
 
 class _SocketTransport:
@@ -52,6 +54,9 @@ class _SocketTransport:
         assert self._sock is not None
         return self._sock.fileno()
 
+    def confirm_sender(self) -> None:
+        """Connected transports have one far end: nothing to learn."""
+
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()
@@ -59,13 +64,16 @@ class _SocketTransport:
 
 
 class UdpListen(_SocketTransport):
-    """Bound to host:port; replies go to whoever sent last (as MAVProxy's udpin)."""
+    """Bound to host:port; replies go to the last sender whose packet was accepted
+    (:meth:`confirm_sender`), not to whoever sent last as MAVProxy's udpin does: one
+    forged datagram must not take the ground station's return path."""
 
     datagrams = True
 
     def __init__(self, host: str, port: int) -> None:
         super().__init__(f"udp_listen {host}:{port}", host, port)
         self.peer: tuple[str, int] | None = None
+        self._sender: tuple[str, int] | None = None
 
     def open(self) -> None:
         family = socket.AF_INET6 if ":" in self._addr[0] else socket.AF_INET
@@ -87,10 +95,13 @@ class UdpListen(_SocketTransport):
     def read(self) -> bytes:
         assert self._sock is not None
         try:
-            data, self.peer = self._sock.recvfrom(UDP_MAX)
+            data, self._sender = self._sock.recvfrom(UDP_MAX)
         except (BlockingIOError, ConnectionRefusedError):
             return b""
         return data
+
+    def confirm_sender(self) -> None:
+        self.peer = self._sender
 
     def write(self, data: bytes) -> None:
         if self._sock is not None and self.peer is not None:
@@ -180,6 +191,9 @@ class Serial:
         self._device = device
         self._baud = baud
         self._fd: int | None = None
+
+    def confirm_sender(self) -> None:
+        """A serial line has one far end: nothing to learn."""
 
     def open(self) -> None:
         speed = _BAUDS.get(self._baud)

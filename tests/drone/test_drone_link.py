@@ -215,3 +215,40 @@ async def test_signed_link_over_udp_takes_only_signed_drones():
         await rogue.stop()
         await link.stop()
     assert [s.system_id for s in link.samples()] == [1]
+
+
+async def test_signed_link_forwards_only_verified_packets_and_keeps_the_return_path():
+    """Issue 14 items 9 and 10: with a key, what fails the signature check is not passed
+    to the pilot's ground station, and a forger (on another port, sending last) does not
+    get the ground station's commands. Real MAVLink bytes from the project's simulator
+    (ArduPilot SITL is not available here)."""
+    key = SigningKey.from_text("field key")
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]
+    gcs, vehicle, forger = sockets
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(TIMEOUT)
+    link = make_link(key=key, kind="udp_listen", port=0, forward_host="127.0.0.1",
+                     forward_port=gcs.getsockname()[1])
+    await link.start()
+    try:
+        genuine = flight(sim(key=key), 0.5)[:10]
+        for p in genuine:
+            vehicle.sendto(p, ("127.0.0.1", link.port))
+        forwarded = [await asyncio.to_thread(gcs.recvfrom, 65535) for _ in genuine]
+        assert [data for data, _ in forwarded] == genuine
+        forged = flight(sim(system_id=1), 0.5)[:5] + flight(sim(key=SigningKey.from_text(
+            "not the field key")), 0.5)[:5]
+        for p in forged:
+            forger.sendto(p, ("127.0.0.1", link.port))
+        await wait_for(lambda: (link.stats().signing or None) is not None
+                       and link.stats().signing.unsigned  # type: ignore[union-attr]
+                       + link.stats().signing.bad_signature == len(forged))  # type: ignore[union-attr]
+        gcs.sendto(b"\xfdarm", forwarded[0][1])  # the pilot's COMMAND_LONG
+        data, _ = await asyncio.to_thread(vehicle.recvfrom, 65535)
+        assert data == b"\xfdarm"
+        assert link.stats().forwarded == len(genuine)  # nothing of the forger's
+    finally:
+        await link.stop()
+        for s in sockets:
+            s.close()
