@@ -13,14 +13,15 @@ Example::
     [hq.cot]
     multicast = true                # ATAK tablets on the LAN (239.2.3.1:6969)
     multicast_interface = "10.0.0.1"
-    tak_host = "tak.example.org"    # a TAK server, TLS on 8089
-    tak_ca_file = "tak-ca.pem"
+    tak_host = "tak.example.org"    # a TAK server, TLS on 8089 (client cert optional)
+    tak_ca_file = "tak-ca.pem"      # or tak_protocol = "tcp", tak_port = 8087: unencrypted
 """
 
 from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -46,7 +47,11 @@ class CotSection(_Section):
         None, min_length=1, max_length=253, title="TAK server",
         description="Host of a TAK server taking CoT over TLS (unset: none)")
     tak_port: int = Field(8089, ge=1, le=65535, title="TAK server port",
-                          description="TLS streaming port, 8089 by default")
+                          description="Streaming port: 8089 (TLS) or 8087 (TCP) by default")
+    tak_protocol: Literal["tls", "tcp"] = Field(
+        "tls", title="TAK transport",
+        description="tls, or tcp: plain and unencrypted (taky, FreeTAKServer and TAK "
+                    "Server take it on 8087), only for a closed network; logged as such")
     tak_ca_file: Path | None = Field(
         None, title="TAK CA", description="PEM file of the CA that signed the server's cert")
     tak_cert_file: Path | None = Field(
@@ -76,6 +81,9 @@ class CotSection(_Section):
                              "interface; name the one to use")
         if (self.tak_cert_file is None) != (self.tak_key_file is None):
             raise ValueError("hq -> cot: tak_cert_file and tak_key_file go together")
+        if self.tak_protocol == "tcp" and (self.tak_ca_file or self.tak_cert_file):
+            raise ValueError("hq -> cot: tak_protocol tcp is unencrypted; tak_ca_file, "
+                             "tak_cert_file and tak_key_file are for tls")
         return self
 
 

@@ -164,11 +164,16 @@ def multicast_socket(section: CotSection) -> socket.socket:
 
 
 class TakClient:
-    """A TLS stream to a TAK server; :meth:`send` drops messages while disconnected (the
-    publisher resends the whole picture after each connect)."""
+    """A TLS (or, with no ``context``, plain TCP) stream to a TAK server; :meth:`send`
+    drops messages while disconnected (the publisher resends the whole picture after each
+    connect)."""
 
-    def __init__(self, host: str, port: int, context: ssl.SSLContext) -> None:
+    def __init__(self, host: str, port: int, context: ssl.SSLContext | None) -> None:
         self.host, self.port, self._context = host, port, context
+        self.transport = "TLS" if context is not None else "plain TCP, unencrypted"
+        if context is None:
+            logger.warning("CoT: the TAK server %s:%d is reached over plain TCP: the "
+                           "picture travels unencrypted (hq.cot.tak_protocol = tcp)", host, port)
         self._writer: asyncio.StreamWriter | None = None
         self.connects = 0
         self.last_error: str | None = None
@@ -180,14 +185,16 @@ class TakClient:
     async def connect(self) -> bool:
         try:
             _reader, writer = await asyncio.wait_for(asyncio.open_connection(
-                self.host, self.port, ssl=self._context, server_hostname=self.host), 10)
+                self.host, self.port, ssl=self._context,
+                server_hostname=self.host if self._context else None), 10)
         except (OSError, ssl.SSLError, TimeoutError) as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
             return False
         self._writer = writer
         self.connects += 1
         self.last_error = None
-        logger.info("CoT: connected to TAK server %s:%d", self.host, self.port)
+        logger.info("CoT: connected to TAK server %s:%d (%s)", self.host, self.port,
+                    self.transport)
         return True
 
     async def send(self, data: bytes) -> None:
@@ -210,8 +217,12 @@ class TakClient:
                 await writer.wait_closed()
 
 
-def tak_context(config: Config) -> ssl.SSLContext:
+def tak_context(config: Config) -> ssl.SSLContext | None:
+    """The TLS context for the TAK server (the client certificate only if configured),
+    or None for ``tak_protocol = "tcp"``."""
     section = config.hq.cot
+    if section.tak_protocol == "tcp":
+        return None
     ctx = ssl.create_default_context(
         cafile=None if section.tak_ca_file is None else config.path(section.tak_ca_file))
     if section.tak_cert_file is not None and section.tak_key_file is not None:

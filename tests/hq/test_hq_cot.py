@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
+import logging
 import socket
 import ssl
 from pathlib import Path
@@ -22,7 +23,16 @@ from hqhelp import LAT0, LON0, offset
 
 from fieldkit.hlc import wall_ms
 from fieldkit.hq.config import CotSection, HqSection
-from fieldkit.hq.cot import DELETE, DRONE, MARKER, TRUCK, CotPublisher, TakClient, incident_uid
+from fieldkit.hq.cot import (
+    DELETE,
+    DRONE,
+    MARKER,
+    TRUCK,
+    CotPublisher,
+    TakClient,
+    incident_uid,
+    tak_context,
+)
 from fieldkit.worker import LogWorker
 
 DEADLINE_S = 10.0
@@ -197,8 +207,6 @@ async def test_tak_server_over_tls(config, worker, tmp_path):
     port = server.sockets[0].getsockname()[1]
     config = _with_cot(config, tak_host="127.0.0.1", tak_port=port, tak_ca_file=cert,
                        interval_s=0.2)
-    from fieldkit.hq.cot import tak_context
-
     client = TakClient("127.0.0.1", port, tak_context(config))
     publisher = CotPublisher(config, worker, None, client)
     log = worker.log
@@ -318,3 +326,43 @@ def test_incidents_synced_late_count_as_changed(make_log):
     assert changed_since(hq, cursor) == []
     hq.apply([e for _, e in truck.feed()])
     assert [i.id for i in changed_since(hq, cursor)] == [old.id]
+
+
+@pytest.mark.parametrize("protocol", ["tcp", "tls"])
+async def test_tak_server_over_plain_tcp_or_tls_without_a_client_cert(config, worker,
+                                                                      tmp_path, caplog,
+                                                                      protocol):
+    """Issue 14 item 13: taky, FreeTAKServer and TAK Server take plain TCP (8087) on
+    closed networks (logged as unencrypted); over TLS a client certificate is optional."""
+    caplog.set_level(logging.INFO, logger="fieldkit.hq.cot")
+    tak = TakServer()
+    server_ctx, extra = None, {}
+    if protocol == "tls":
+        cert, key = _self_signed(tmp_path)
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_ctx.load_cert_chain(cert, key)
+        extra = {"tak_ca_file": cert}
+    server = await asyncio.start_server(tak.handle, "127.0.0.1", 0, ssl=server_ctx)
+    port = server.sockets[0].getsockname()[1]
+    config = _with_cot(config, tak_host="127.0.0.1", tak_port=port, tak_protocol=protocol,
+                       interval_s=0.2, **extra)
+    client = TakClient("127.0.0.1", port, tak_context(config))
+    publisher = CotPublisher(config, worker, None, client)
+    try:
+        incident = await worker.call(worker.log.create, title="Fire near gate 2", kind="fire",
+                                     severity=5, location={"lat": LAT0, "lon": LON0})
+        await publisher.start()
+        await tak.wait_for(lambda es: any(e.uid == incident_uid(incident.id) for e in es))
+    finally:
+        await publisher.stop()
+        server.close()
+        await server.wait_closed()
+    unencrypted = [r for r in caplog.records if "unencrypted" in r.getMessage()]
+    assert bool(unencrypted) == (protocol == "tcp")
+    assert any(f"({client.transport})" in r.getMessage() for r in caplog.records)
+
+
+def test_plain_tcp_takes_no_tls_files(config, tmp_path):
+    with pytest.raises(ValueError, match="tak_protocol tcp is unencrypted"):
+        _with_cot(config, tak_host="127.0.0.1", tak_protocol="tcp",
+                  tak_ca_file=tmp_path / "ca.pem")
