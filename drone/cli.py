@@ -27,7 +27,8 @@ from fieldkit.store import Store
 
 @click.group()
 def drone() -> None:
-    """Drone telemetry: the MAVLink simulator and stored vehicle state."""
+    """Drone telemetry and video: the MAVLink simulator, signing keys, stored vehicle
+    state, and publishing a feed to a node."""
 
 
 @drone.command("sim")
@@ -100,6 +101,18 @@ async def _fly(sims: list[SimVehicle], duration: float | None, report: float,
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     echo(f"landed: {sum(s.sent for s in sims)} packets sent")
+
+
+@drone.command("key")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path),
+                default="mavlink.key")
+@cli_errors
+def key(path: Path) -> None:
+    """Make a MAVLink signing key file (a random passphrase, mode 0600) for a link's
+    signing_key_file; the pilot enters the same passphrase in the ground station."""
+    SigningKey.create_file(path)
+    click.echo(f"wrote {path} (mode 0600): set signing_key_file = \"{path.name}\" on the "
+               "link, and in MAVProxy run `signing setup` with the passphrase it holds")
 
 
 @drone.command("status")

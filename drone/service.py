@@ -192,7 +192,13 @@ DRONES = web.AppKey("drones", DroneService)
 
 
 def setup(app: web.Application) -> None:
-    """Register the drone service on the node's API app (after the worker and feed)."""
+    """Register the drone service on the node's API app (after the worker and feed).
+
+    Signing keys are read now, while the app is built: a missing key file stops the node
+    before its database is opened (or created and migrated)."""
+    config = app[CONFIG]
+    for link in config.drones.links:
+        signing_key(config, link)
     app.cleanup_ctx.append(_drone_ctx)
     app.router.add_get("/api/drones", list_drones)
     app.router.add_get("/api/drones/{vehicle}/ground", ground_point)

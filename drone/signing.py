@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 import struct
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from hmac import compare_digest
 from pathlib import Path
 
 from fieldkit.errors import ConfigError
+from fieldkit.identity import write_secret_file
 
 SIGNATURE_LEN = 13
 IFLAG_SIGNED = 0x01
@@ -66,6 +68,15 @@ class SigningKey:
             raise ConfigError(f"cannot read signing key file {path}: "
                               f"{getattr(exc, 'strerror', None) or type(exc).__name__}") from exc
         return cls.from_text(text)
+
+    @classmethod
+    def create_file(cls, path: Path) -> SigningKey:
+        """Write a new random passphrase to ``path`` (mode 0600, never over an existing
+        file): the pilot types the same passphrase into MAVProxy (``signing setup``) or
+        QGroundControl, which hash it as :meth:`from_text` does."""
+        passphrase = secrets.token_urlsafe(24)
+        write_secret_file(path, passphrase.encode() + b"\n")
+        return cls.from_text(passphrase)
 
     @property
     def secret(self) -> bytes:

@@ -300,7 +300,8 @@ class _LazyCommand(click.Command):
 
 
 main.add_command(_LazyCommand("tui", "tui.cli:tui", "The crew console (textual)."))
-main.add_command(_LazyCommand("drone", "drone.cli:drone", "Drone telemetry: simulator, status."))
+main.add_command(_LazyCommand("drone", "drone.cli:drone",
+                              "Drones: simulator, signing key, status, video publish."))
 main.add_command(_LazyCommand("hardware", "fieldkit.hardware.cli:hardware",
                               "Truck hardware: check, power budget, join the fleet."))
 main.add_command(_LazyCommand("camera", "fieldkit.analytics.cli:camera",

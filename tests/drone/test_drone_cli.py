@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import socket
+import stat
 
 from click.testing import CliRunner
 
 from drone.record import record
 from drone.rules import Action, AlertAction
+from drone.signing import SigningKey
 from drone.state import TelemetrySample
 from fieldkit.cli import main
 from fieldkit.config import load_config
@@ -42,6 +44,28 @@ def test_sim_sends_real_packets_and_reports():
         assert data[0] == 0xFD
     finally:
         gcs.close()
+
+
+def test_key_makes_a_private_key_file_the_link_and_sim_accept(tmp_path):
+    path = tmp_path / "mavlink.key"
+    result = CliRunner().invoke(main, ["drone", "key", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {path} (mode 0600)" in result.output
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    passphrase = path.read_text().strip()
+    assert passphrase not in result.output  # the secret stays in the file
+    assert SigningKey.from_file(path).secret == SigningKey.from_text(passphrase).secret
+    again = CliRunner().invoke(main, ["drone", "key", str(path)])
+    assert again.exit_code == 1
+    assert "already exists; refusing to overwrite a secret" in again.output
+    assert path.read_text().strip() == passphrase
+
+
+def test_main_help_names_every_drone_command():
+    result = CliRunner().invoke(main, ["--help"])
+    line = next(ln for ln in result.output.splitlines() if ln.strip().startswith("drone "))
+    for command in ("sim", "key", "status", "publish"):
+        assert command in line
 
 
 def test_sim_with_a_missing_key_file_fails_cleanly(tmp_path):

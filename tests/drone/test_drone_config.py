@@ -11,6 +11,7 @@ import pytest
 from drone.service import build_link, signing_key
 from fieldkit.config import Config, load_config, parse_config, validate_config
 from fieldkit.errors import ConfigError
+from fieldkit.node import Node
 
 BASE = '[node]\nname = "T01"\nrole = "truck"\n'
 
@@ -115,3 +116,15 @@ def test_missing_key_file_is_a_config_error(tmp_path):
     config = load('[[drones.links]]\nname = "a"\nsigning_key_file = "none.key"\n', tmp_path)
     with pytest.raises(ConfigError, match=r"cannot read signing key file .*none\.key"):
         build_link(config, config.drones.links[0])
+
+
+async def test_a_missing_key_file_stops_the_node_before_the_database_is_made(node_dir):
+    """Issue 14 item 12: config and files are checked before the store is touched."""
+    path = node_dir / "fieldkit.toml"
+    path.write_text(path.read_text() + '\n[[drones.links]]\nname = "a"\n'
+                    'signing_key_file = "none.key"\n')
+    config = load_config(node_dir)
+    config = config.model_copy(update={"api": config.api.model_copy(update={"port": 0})})
+    with pytest.raises(ConfigError, match=r"cannot read signing key file .*none\.key"):
+        await Node(config).start()
+    assert not (node_dir / config.node.database).exists()
