@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import selectors
 import socket
 import threading
@@ -28,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 POLL_S = 0.2
 REOPEN_S = 1.0
+SILENT_S = 5.0
+"""A tcp_connect link that receives nothing this long after connecting says so."""
 #: Our own heartbeats (udp_connect only, so the far end learns where to send) come from
 #: this system id: not 255, which autopilots treat as the pilot's ground station.
 OBSERVER_SYSTEM_ID = 250
@@ -168,6 +171,10 @@ class DroneLink:
         transport, receiver, forward = self._transport, self.receiver, self._forward
         heartbeat = self._heartbeat_sender() if self.settings.kind == "udp_connect" else None
         next_beat = 0.0
+        # A TCP port that accepts but never speaks MAVLink (a wrong port, a GCS's
+        # console) looks like a quiet drone: say so instead of waiting silently.
+        silent_at = time.monotonic() + SILENT_S if self.settings.kind == "tcp_connect" \
+            else math.inf
         with selectors.DefaultSelector() as sel:
             sel.register(transport.fileno(), selectors.EVENT_READ, "link")
             if forward is not None:
@@ -176,11 +183,17 @@ class DroneLink:
                 if heartbeat is not None and time.monotonic() >= next_beat:
                     transport.write(heartbeat())
                     next_beat = time.monotonic() + 1.0
+                if time.monotonic() >= silent_at:
+                    logger.warning("drone link %s: connected to %s but nothing received in "
+                                   "%.0f s: is that port a MAVLink stream?", self.name,
+                                   transport.describe, SILENT_S)
+                    silent_at = math.inf
                 for key, _ in sel.select(POLL_S):
                     if key.data == "link":
                         data = transport.read()
                         if not data:
                             continue
+                        silent_at = math.inf
                         if receiver.feed(data, self._clock()):
                             transport.confirm_sender()
                         # With a key, only what passed the signature check goes on.

@@ -4,6 +4,7 @@ station), UDP connect, TCP connect (with a reconnect) and a serial port (a pty).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import threading
@@ -252,3 +253,20 @@ async def test_signed_link_forwards_only_verified_packets_and_keeps_the_return_p
         await link.stop()
         for s in sockets:
             s.close()
+
+
+async def test_a_tcp_link_that_receives_nothing_says_so(monkeypatch, caplog):
+    """Issue 14 item 12: a port that accepts but never speaks MAVLink is named."""
+    monkeypatch.setattr("drone.link.SILENT_S", 0.3)
+    caplog.set_level(logging.WARNING, logger="drone.link")
+    quiet = socket.socket()
+    quiet.bind(("127.0.0.1", 0))
+    quiet.listen()
+    link = make_link(kind="tcp_connect", port=quiet.getsockname()[1])
+    await link.start()
+    try:
+        await wait_for(lambda: any("nothing received in 0 s: is that port a MAVLink stream?"
+                                   in r.getMessage() for r in caplog.records))
+    finally:
+        await link.stop()
+        quiet.close()
