@@ -1,17 +1,16 @@
 """Drones: MAVLink telemetry, geo-referencing, alerts as incidents, and a simulator.
 
 Drone video over WebRTC (WHIP ingest, publishers, live view) is :mod:`drone.video`.
+
+Nothing loads up front (the drones part, :mod:`drone.part`, is read with every config):
+names below load their module, and pymavlink, on first use.
 """
 
-import logging
+from __future__ import annotations
 
-from drone.georef import CameraModel, GeorefError, GroundPoint, Pose, Uncertainty, project
-from drone.link import DroneLink
-from drone.receiver import LinkStats, Receiver
-from drone.service import DroneService
-from drone.signing import SigningKey
-from drone.sim import SimSettings, SimVehicle
-from drone.state import TelemetrySample, VehicleState
+import importlib
+import logging
+from typing import Any
 
 __all__ = [
     "CameraModel",
@@ -31,4 +30,32 @@ __all__ = [
     "project",
 ]
 
+_HOME = {
+    "CameraModel": "drone.georef",
+    "DroneLink": "drone.link",
+    "DroneService": "drone.service",
+    "GeorefError": "drone.georef",
+    "GroundPoint": "drone.georef",
+    "LinkStats": "drone.receiver",
+    "Pose": "drone.georef",
+    "Receiver": "drone.receiver",
+    "SigningKey": "drone.signing",
+    "SimSettings": "drone.sim",
+    "SimVehicle": "drone.sim",
+    "TelemetrySample": "drone.state",
+    "Uncertainty": "drone.georef",
+    "VehicleState": "drone.state",
+    "project": "drone.georef",
+}
+
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        return getattr(importlib.import_module(_HOME[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import sqlite3
 import time
@@ -150,3 +151,17 @@ def _num(value: float | None) -> str:
 
 
 drone.add_command(publish_command)  # drone/video/cli.py: aiortc loads only when it runs
+
+
+@click.command("mavlink")
+@click.option("--messages", type=click.IntRange(1000), default=100_000, show_default=True)
+@click.option("--vehicles", type=click.IntRange(1, 32), default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable figures.")
+@cli_errors
+def bench_mavlink(messages: int, vehicles: int, as_json: bool) -> None:
+    """MAVLink telemetry parsed and applied against bare pymavlink parsing."""
+    from drone.bench import run_mavlink_bench
+
+    result = run_mavlink_bench(messages=messages, vehicles=vehicles,
+                               progress=lambda msg: click.echo(msg, err=True))
+    click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.table())

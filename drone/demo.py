@@ -10,13 +10,8 @@ from typing import Any
 
 import aiohttp
 
+from drone.config import DroneLinkSection, DronesSection, DroneVehicleSection, GeofenceSection
 from drone.sim import EARTH_M_PER_DEG, SimSettings, SimVehicle
-from fieldkit.config import (
-    DroneLinkSection,
-    DronesSection,
-    DroneVehicleSection,
-    GeofenceSection,
-)
 
 DEMO_DRONE = "D1"
 _CIRCLE_M = 150.0

@@ -18,11 +18,11 @@ from enum import StrEnum
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
+from drone.config import DroneLinkSection
 from drone.receiver import LinkStats, Receiver
 from drone.signing import SigningKey, now_timestamp
 from drone.state import TelemetrySample
 from drone.transport import Closed, Transport, UdpListen
-from fieldkit.config import DroneLinkSection
 from fieldkit.errors import IngestError
 
 logger = logging.getLogger(__name__)

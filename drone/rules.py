@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from drone.config import DronesSection, GeofenceSection
 from drone.state import TelemetrySample
-from fieldkit.config import DronesSection, GeofenceSection
 
 #: A battery alert clears only this many percent above the low threshold (hysteresis).
 BATTERY_CLEAR_MARGIN_PCT = 5

@@ -18,6 +18,7 @@ from dataclasses import asdict
 
 from aiohttp import web
 
+from drone.config import DroneCameraSection, DroneLinkSection, DronesSection
 from drone.georef import CameraModel, GeorefError, GroundPoint, Uncertainty, project
 from drone.link import DroneLink
 from drone.receiver import LinkStats, Receiver
@@ -27,7 +28,7 @@ from drone.signing import SigningKey
 from drone.state import TelemetrySample
 from drone.transport import make_transport
 from fieldkit.appkeys import CONFIG, FEED, WORKER
-from fieldkit.config import Config, DroneCameraSection, DroneLinkSection
+from fieldkit.config import Config
 from fieldkit.errors import IngestError, InvalidActionError, NotFoundError
 from fieldkit.tasks import cancel_and_wait
 from fieldkit.views import DronesView, GroundPointView, respond
@@ -54,7 +55,7 @@ def signing_key(config: Config, link: DroneLinkSection) -> SigningKey | None:
 
 def build_link(config: Config, settings: DroneLinkSection) -> DroneLink:
     """A link (not started) with its receiver, as ``config`` describes it."""
-    drones = config.drones
+    drones = config.section(DronesSection)
     key = signing_key(config, settings)
     mine = [v for v in drones.vehicles if v.link == settings.name]
     receiver = Receiver(
@@ -75,11 +76,11 @@ class DroneService:
                  on_change: Callable[[], None] = lambda: None,
                  clock: Callable[[], float] = time.time) -> None:
         self.config = config
-        self.links = {s.name: build_link(config, s) for s in config.drones.links}
+        self.links = {s.name: build_link(config, s) for s in config.section(DronesSection).links}
         self._worker = worker
         self._on_change = on_change
         self._clock = clock
-        self._book = AlertBook(AlertRules(config.drones))
+        self._book = AlertBook(AlertRules(config.section(DronesSection)))
         self._task: asyncio.Task[None] | None = None
         self._ticked = asyncio.Condition()
         self.latest: dict[str, TelemetrySample] = {}
@@ -109,7 +110,7 @@ class DroneService:
             await link.stop()
 
     async def _run(self) -> None:
-        period = self.config.drones.sample_s
+        period = self.config.section(DronesSection).sample_s
         while True:
             try:
                 await self.tick()
@@ -129,7 +130,7 @@ class DroneService:
         self._report_drops(now)
         if now - self._pruned_at >= PRUNE_EVERY_S:
             self._pruned_at = now
-            cutoff = round((now - self.config.drones.keep_samples_h * 3600) * 1000)
+            cutoff = round((now - self.config.section(DronesSection).keep_samples_h * 3600) * 1000)
             await self._worker.call(prune_samples, self._worker.log, cutoff)
         if outcome.incidents:
             self._on_change()
@@ -181,7 +182,7 @@ class DroneService:
                 raise GeorefError(f"drone {vehicle}: no pose known"
                                   + ("" if at is None else f" near time {at:.3f}"))
             return project(pose, camera, u, v,
-                           ground_elevation_m=self.config.drones.ground_elevation_m,
+                           ground_elevation_m=self.config.section(DronesSection).ground_elevation_m,
                            sigma=sigma)
         raise NotFoundError(f"no drone {vehicle!r}")
 
@@ -197,7 +198,7 @@ def setup(app: web.Application) -> None:
     Signing keys are read now, while the app is built: a missing key file stops the node
     before its database is opened (or created and migrated)."""
     config = app[CONFIG]
-    for link in config.drones.links:
+    for link in config.section(DronesSection).links:
         signing_key(config, link)
     app.cleanup_ctx.append(_drone_ctx)
     app.router.add_get("/api/drones", list_drones)

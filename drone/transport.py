@@ -17,7 +17,7 @@ import tty
 from pathlib import Path
 from typing import Protocol
 
-from fieldkit.config import DroneLinkSection
+from drone.config import DroneLinkSection
 from fieldkit.errors import IngestError
 
 UDP_MAX = 65535

@@ -30,19 +30,17 @@ from fieldkit.errors import (
     InvalidActionError,
     NotFoundError,
     StoreError,
-    first_problem,
 )
 from fieldkit.events import CreatePayload
 from fieldkit.feed import EventFeed
+from fieldkit.parts import Installer
+from fieldkit.strict import describe
 from fieldkit.views import ApplyView, HealthView, RejectionView, respond
 from fieldkit.views.openapi import openapi_json
 from fieldkit.views.requests import AssignBody, LinkBody, NoteBody, StatusBody
 from fieldkit.worker import LogWorker
 
 logger = logging.getLogger(__name__)
-
-Part = Callable[[web.Application], None]
-"""Installs one part of the node (routes and a ``cleanup_ctx``) on the API application."""
 
 HEARTBEAT_SECONDS = 15.0
 MAX_EVENTS_PER_POST = 10_000
@@ -57,9 +55,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
 
 
-def create_app(config: Config, parts: Sequence[Part] = ()) -> web.Application:
+def create_app(config: Config, parts: Sequence[Installer] = ()) -> web.Application:
     """The API application for the node described by ``config``, with ``parts`` plugged in
-    (see :data:`fieldkit.node.NODE_PARTS`).
+    (see :mod:`fieldkit.parts`).
 
     The store, its thread and the live feed are opened in ``cleanup_ctx`` first; each
     part's context comes after them (so it can use both) and is closed before them.
@@ -208,7 +206,7 @@ async def _body(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidActionError(first_problem(exc)) from exc
+        raise InvalidActionError(describe(exc, echo=False)) from exc
 
 
 # --- handlers --------------------------------------------------------------------------

@@ -6,7 +6,6 @@ Every FieldkitError becomes a one-line message and exit status 1; usage errors e
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import mimetypes
 from collections.abc import Callable
@@ -15,7 +14,7 @@ from typing import Any
 
 import click
 
-from fieldkit.clishared import cli_errors, dir_option, enum_choice, open_log
+from fieldkit.clishared import add_part_commands, cli_errors, dir_option, enum_choice, open_log
 from fieldkit.config import load_config
 from fieldkit.export import FORMATS, export
 from fieldkit.log import IncidentLog
@@ -23,7 +22,6 @@ from fieldkit.logsetup import setup_logging
 from fieldkit.nodedir import init_node_dir
 from fieldkit.render import incident_detail, incident_table
 from fieldkit.vocabulary import Agency, IncidentKind, LinkTarget, Source, Status
-from sync.cli import register_sync_commands
 
 
 @click.group()
@@ -284,66 +282,9 @@ def demo(headless: bool, duration: float | None, work_dir: Path | None, seed: in
         click.echo(summary)
 
 
-class _LazyCommand(click.Command):
-    """A command loaded from ``module:attr`` only when it runs, so that importing
-    fieldkit never imports the console (``tui``) or textual."""
-
-    def __init__(self, name: str, target: str, help: str) -> None:
-        super().__init__(name, help=help, short_help=help)
-        self.target = target
-
-    def make_context(self, info_name: str | None, args: list[str],
-                     parent: click.Context | None = None, **extra: Any) -> click.Context:
-        module, _, attr = self.target.partition(":")
-        real: click.Command = getattr(importlib.import_module(module), attr)
-        return real.make_context(info_name, args, parent=parent, **extra)
-
-
-main.add_command(_LazyCommand("tui", "tui.cli:tui", "The crew console (textual)."))
-main.add_command(_LazyCommand("drone", "drone.cli:drone",
-                              "Drones: simulator, signing key, status, video publish."))
-main.add_command(_LazyCommand("hardware", "fieldkit.hardware.cli:hardware",
-                              "Truck hardware: check, power budget, join the fleet."))
-main.add_command(_LazyCommand("camera", "fieldkit.analytics.cli:camera",
-                              "Cameras: calibrate to the ground, list, snapshot with zones."))
-main.add_command(_LazyCommand("call", "fieldkit.hq.cli:call", "Emergency calls."))
-main.add_command(_LazyCommand("report", "fieldkit.hq.cli:report", "Response-time report."))
-main.add_command(_LazyCommand("feed", "fieldkit.hq.cli:feed", "GeoJSON, CAP, CoT."))
-main.add_command(_LazyCommand("hq", "fieldkit.hq.migrate:hq",
-                              "HQ at city scale: move the log to PostgreSQL."))
-
-
 @main.group()
 def bench() -> None:
     """Benchmarks: each prints figures and a ratio against a baseline run alongside."""
-
-
-bench.add_command(_LazyCommand("tui", "tui.cli:bench_tui",
-                               "Console first paint and filter/sort against a baseline."))
-bench.add_command(_LazyCommand("analytics", "fieldkit.analytics.cli:bench_analytics",
-                               "Video analytics pipeline against model.predict on every frame."))
-bench.add_command(_LazyCommand("count", "fieldkit.analytics.cli:bench_count",
-                               "Count accuracy and cost on real crowds: detector, map, fused."))
-bench.add_command(_LazyCommand("sensors", "sensors.bench:bench_sensors",
-                               "MQTT readings into zones against a bare aiomqtt subscriber."))
-bench.add_command(_LazyCommand("hq", "fieldkit.hq.bench:bench_hq",
-                               "Fleet ingest into HQ: SQLite vs PostgreSQL with 1 and 2 workers."))
-bench.add_command(_LazyCommand("webrtc", "drone.video.bench:bench_webrtc",
-                               "Drone video latency over WHIP against an in-process handover."))
-
-
-@bench.command("mavlink")
-@click.option("--messages", type=click.IntRange(1000), default=100_000, show_default=True)
-@click.option("--vehicles", type=click.IntRange(1, 32), default=3, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable figures.")
-@cli_errors
-def bench_mavlink(messages: int, vehicles: int, as_json: bool) -> None:
-    """MAVLink telemetry parsed and applied against bare pymavlink parsing."""
-    from drone.bench import run_mavlink_bench
-
-    result = run_mavlink_bench(messages=messages, vehicles=vehicles,
-                               progress=lambda msg: click.echo(msg, err=True))
-    click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.table())
 
 
 @bench.command("log")
@@ -361,7 +302,7 @@ def bench_log(events: int, one_by_one: int, as_json: bool) -> None:
     click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.table())
 
 
-register_sync_commands(main, bench)  # `fieldkit sync ...`, `fieldkit bench sync`
+add_part_commands(main, bench)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """What every `fieldkit` command group shares: the ``--dir`` option, enum choices, the
 translation of library errors into one-line CLI errors, quiet logging for one-shot
-commands, and opening the node's incident log."""
+commands, opening the node's incident log, and the parts' commands, loaded when run."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from fieldkit.errors import FieldkitError
 from fieldkit.identity import Keyring, NodeIdentity
 from fieldkit.log import IncidentLog
 from fieldkit.logsetup import setup_logging
+from fieldkit.parts import Command, installed_parts, load_target
 from fieldkit.store import open_node_store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -57,3 +58,24 @@ def open_log(node_dir: Path) -> Iterator[IncidentLog]:
     with open_node_store(config) as store:
         yield IncidentLog(store, identity, Keyring.from_names(identity, config.trust.nodes),
                           max_skew_s=config.trust.max_clock_skew_s)
+
+
+class _PartCommand(click.Command):
+    """A part's command, imported only when it runs (or its help is asked for), so that
+    `fieldkit` imports none of its parts, nor textual, aiortc or torch, up front."""
+
+    def __init__(self, command: Command) -> None:
+        super().__init__(command.name, help=command.help, short_help=command.help)
+        self.target = command.target
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        real: click.Command = load_target(self.target)
+        return real.make_context(info_name, args, parent=parent, **extra)
+
+
+def add_part_commands(main: click.Group, bench: click.Group) -> None:
+    """Add every installed part's commands to `fieldkit` and `fieldkit bench`."""
+    for part in installed_parts():
+        for command in part.commands:
+            (bench if command.bench else main).add_command(_PartCommand(command))

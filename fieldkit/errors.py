@@ -19,8 +19,6 @@ the boundary where they occur, raised ``from`` the original.
 
 from __future__ import annotations
 
-from pydantic import ValidationError
-
 
 class FieldkitError(Exception):
     """Base class of every error fieldkit raises on purpose."""
@@ -60,12 +58,3 @@ class IngestError(FieldkitError):
 
 class SyncError(FieldkitError):
     """A sync exchange with a peer failed."""
-
-
-def first_problem(exc: ValidationError) -> str:
-    """The first problem pydantic found, as ``key: message`` (the key left out when the
-    model as a whole is wrong, whose validators name their keys themselves)."""
-    first = exc.errors()[0]
-    key = ".".join(str(p) for p in first["loc"])
-    msg = str(first["msg"]).removeprefix("Value error, ")
-    return f"{key}: {msg}" if key else msg

@@ -18,10 +18,11 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
-from fieldkit.errors import EventError, first_problem
+from fieldkit.errors import EventError
 from fieldkit.identity import NodeIdentity
+from fieldkit.strict import Strict, describe
 from fieldkit.vocabulary import (
     NO_CONTROLS_BUT_TAB_NEWLINE,
     SETTABLE_FIELDS,
@@ -174,9 +175,7 @@ EventId = Annotated[str, Field(pattern=EVENT_ID_PATTERN)]
 Description = Annotated[str, Field(max_length=4000), NO_CONTROLS_BUT_TAB_NEWLINE]
 
 
-class _Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class _Payload(Strict):
     def to_payload(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
 
@@ -202,7 +201,7 @@ class SetPayload(_Payload):
         try:
             FIELD_ADAPTERS[self.field].validate_python(self.value)
         except ValidationError as exc:
-            raise ValueError(f"{self.field}: {exc.errors()[0]['msg']}") from None
+            raise ValueError(f"{self.field}: {describe(exc, echo=False)}") from None
         return self
 
 
@@ -271,5 +270,5 @@ def check_payload(kind: str, payload: dict[str, Any]) -> str | None:
     try:
         model.model_validate(payload)
     except ValidationError as exc:
-        return f"{kind} payload: {first_problem(exc)}"
+        return f"{kind} payload: {describe(exc, echo=False)}"
     return None

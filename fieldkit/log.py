@@ -19,7 +19,7 @@ from typing import Any
 import uuid6
 from pydantic import ValidationError
 
-from fieldkit.errors import InvalidActionError, NotFoundError, first_problem
+from fieldkit.errors import InvalidActionError, NotFoundError
 from fieldkit.events import (
     FIELD_ADAPTERS,
     GENESIS,
@@ -41,6 +41,7 @@ from fieldkit.intake import (
     parse_wire,
 )
 from fieldkit.storeapi import Connection, LogStore
+from fieldkit.strict import describe
 from fieldkit.view import (
     EVENT_COLUMNS,
     SQL_CHUNK,
@@ -91,7 +92,7 @@ class IncidentLog:
                 "location": location, "description": description,
             }).to_payload()
         except ValidationError as exc:
-            raise InvalidActionError(first_problem(exc)) from exc
+            raise InvalidActionError(describe(exc, echo=False)) from exc
         incident_id = str(uuid6.uuid7())
         with self._local_write() as conn:
             return self._commit(conn, incident_id, [("create", payload)])
@@ -112,7 +113,7 @@ class IncidentLog:
                 values[name] = adapter.dump_python(adapter.validate_python(value), mode="json",
                                                    exclude_none=True)
             except ValidationError as exc:
-                raise InvalidActionError(f"{name}: {first_problem(exc)}") from exc
+                raise InvalidActionError(f"{name}: {describe(exc, echo=False)}") from exc
 
         def build(state: Incident) -> list[Action]:
             actions = [

@@ -1,5 +1,5 @@
-"""The node runtime: serves the local API (and, as later parts land, runs cameras,
-drones and sync) until stopped.
+"""The node runtime: serves the local API and runs the parts its config enables
+(cameras, drones, sync, ...: :mod:`fieldkit.parts`) until stopped.
 """
 
 from __future__ import annotations
@@ -12,25 +12,13 @@ from enum import StrEnum
 
 from aiohttp import web
 
-from drone.service import setup as install_drones
-from drone.video.whip import install_webrtc
-from fieldkit.analytics.service import install_cameras
-from fieldkit.api import Part, create_app
+from fieldkit.api import create_app
 from fieldkit.appkeys import WORKER
 from fieldkit.config import Config
-from fieldkit.hardware.service import install_hardware
-from fieldkit.hq.service import install_hq
+from fieldkit.parts import Installer, enabled_installers
 from fieldkit.worker import LogWorker
-from sensors.service import install_sensors
-from sync.http import install_sync
 
 logger = logging.getLogger(__name__)
-
-
-#: The parts a node runs beside its API, in start order; they stop in reverse. Each one's
-#: context starts after the store and the live feed, which all of them write through.
-NODE_PARTS: tuple[Part, ...] = (install_cameras, install_drones, install_webrtc,
-                                install_hardware, install_sync, install_hq, install_sensors)
 
 
 class NodeState(StrEnum):
@@ -42,12 +30,14 @@ class NodeState(StrEnum):
 class Node:
     """One fieldkit node. ``async start()``, ``async stop()`` (safe to call twice)."""
 
-    def __init__(self, config: Config, parts: tuple[Part, ...] = NODE_PARTS,
+    def __init__(self, config: Config, parts: tuple[Installer, ...] | None = None,
                  reuse_port: bool = False) -> None:
-        """``reuse_port``: share the port with other API workers (:mod:`fieldkit.workers`)."""
+        """``parts``: the installers to run beside the API (default: those of the parts
+        ``config`` enables, in start order; they stop in reverse). ``reuse_port``: share
+        the port with other API workers (:mod:`fieldkit.workers`)."""
         self.config = config
         self.reuse_port = reuse_port
-        self._parts = parts
+        self._parts = enabled_installers(config) if parts is None else parts
         self.state = NodeState.NEW
         self._runner: web.AppRunner | None = None
         self._app: web.Application | None = None

@@ -10,7 +10,9 @@ import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
+
+from fieldkit.strict import Strict
 
 
 class IncidentKind(StrEnum):
@@ -106,10 +108,8 @@ REGISTER_FIELDS = ("title", "kind", "severity", "location", "description", "stat
 SETTABLE_FIELDS = ("title", "kind", "severity", "location", "description")
 
 
-class Location(BaseModel):
+class Location(Strict):
     """Where an incident is: a WGS84 point with accuracy, and/or a zone or camera."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     lat: float | None = Field(None, ge=-90, le=90, allow_inf_nan=False)
     lon: float | None = Field(None, ge=-180, le=180, allow_inf_nan=False)

@@ -1,8 +1,8 @@
 """The city's own sensors: people counters, turnstiles and road sensors over MQTT or HTTP
 push, fused into zone states; GTFS/GTFS-realtime transit disruption (a node part).
 
-:mod:`fieldkit.config` imports :mod:`sensors.config`, so this module imports only the
-light pieces; the running part is :mod:`sensors.service`.
+:mod:`sensors.part` (read with every config) imports :mod:`sensors.config`, so this
+module imports only the light pieces; the running part is :mod:`sensors.service`.
 """
 
 import logging

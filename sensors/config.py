@@ -35,16 +35,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
+from fieldkit.config.base import Section
 from sensors.transit_config import TransitSection
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
                              description="1-64 letters, digits, '_', '.', ':' or '-'")]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SensorKind(StrEnum):
@@ -90,7 +87,7 @@ UNITS = {SensorKind.ROAD_SPEED: "km/h", SensorKind.ROAD_FLOW: "vehicles/h",
 """Units of the kinds that are not counts of people."""
 
 
-class SensorSection(_Section):
+class SensorSection(Section):
     id: Ident = Field(title="Sensor id", description="Unique; names the sensor in readings")
     kind: SensorKind = Field(title="Kind", description=", ".join(k.value for k in SensorKind))
     zone: Ident | None = Field(None, title="Zone", description="sensors.zones name it sees")
@@ -130,7 +127,7 @@ class ZoneKind(StrEnum):
     ROAD = "road"
 
 
-class SensorZoneSection(_Section):
+class SensorZoneSection(Section):
     name: Ident = Field(title="Zone name", description="Same name as a camera zone to compare")
     kind: ZoneKind = Field(ZoneKind.PEDESTRIAN, title="Kind", description="pedestrian or road")
     area_m2: float = Field(gt=0, le=10_000_000, title="Area", description="Square metres")
@@ -143,7 +140,7 @@ class SensorZoneSection(_Section):
         None, title="Position", description="[lat, lon] of its centre, for maps and incidents")
 
 
-class StateLevels(_Section):
+class StateLevels(Section):
     """Where a zone's state changes, for each kind of measure (each must rise)."""
 
     density: tuple[float, float, float] = Field(
@@ -166,7 +163,7 @@ class StateLevels(_Section):
         return self
 
 
-class MqttSection(_Section):
+class MqttSection(Section):
     enabled: bool = Field(True, title="MQTT", description="Subscribe to the sensors' topics")
     host: str = Field("127.0.0.1", min_length=1, max_length=253, title="Broker host",
                       description="Mosquitto (or any MQTT 3.1.1 broker)")
@@ -203,7 +200,7 @@ class MqttSection(_Section):
         return self
 
 
-class SensorsSection(_Section):
+class SensorsSection(Section):
     """The city's sensors (the ``sensors`` part)."""
 
     enabled: bool = Field(False, title="Sensors", description="Run the sensors part")

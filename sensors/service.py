@@ -1,6 +1,6 @@
 """The sensors part inside the running node: MQTT ingest, the push route, the zone board.
 
-Installed by :func:`install_sensors` (one entry of :data:`fieldkit.node.NODE_PARTS`). When
+Installed by :func:`install_sensors` (declared in :mod:`sensors.part`). When
 ``[sensors] enabled``, a ``cleanup_ctx`` subscribes to every declared sensor's topic and
 advances the zone states a few times a second. Routes::
 
@@ -78,7 +78,7 @@ SENSORS = web.AppKey("sensors", SensorsRuntime)
 def install_sensors(app: web.Application) -> None:
     """Add the sensors context and routes to the node's API app."""
     config = app[CONFIG]
-    settings = config.sensors
+    settings = config.section(SensorsSection)
     runtime = app[SENSORS] = SensorsRuntime(settings, ZoneBoard(settings))
     app.add_routes([web.get("/api/sensors", get_sensors),
                     web.get("/api/sensors/readings", get_readings)])
@@ -91,7 +91,7 @@ def install_sensors(app: web.Application) -> None:
 
 
 def broker_settings(config: Config) -> BrokerSettings:
-    mqtt = config.sensors.mqtt
+    mqtt = config.section(SensorsSection).mqtt
     password = read_secret(config, mqtt.password, mqtt.password_file,
                            "sensors -> mqtt -> password_file")
     tls = tls_context(str(config.path(mqtt.ca_file))) if mqtt.ca_file is not None else None

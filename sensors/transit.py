@@ -38,6 +38,7 @@ from fieldkit.errors import FieldkitError
 from fieldkit.tasks import cancel_and_wait
 from fieldkit.vocabulary import IncidentKind, Source
 from fieldkit.worker import LogWorker
+from sensors.config import SensorsSection
 from sensors.gtfs import Schedule, Station, TransitError, load_schedule
 from sensors.secret import read_secret
 from sensors.transit_config import StationSection, TransitSection
@@ -171,7 +172,7 @@ class TransitWatch:
 
     @property
     def settings(self) -> TransitSection:
-        return self.config.sensors.transit
+        return self.config.section(SensorsSection).transit
 
     async def start(self) -> None:
         """Read the API key (a ConfigError stops the node) and start polling."""

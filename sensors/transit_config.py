@@ -20,24 +20,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
+
+from fieldkit.config.base import Section
 
 Source = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f]+$",
                               description="An http(s) URL or a file path")]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ExitSection(_Section):
+class ExitSection(Section):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$",
                       title="Exit name", description="How crews know it, e.g. 'Exit B'")
     lat: float = Field(ge=-90, le=90, title="Latitude", description="WGS84 degrees")
     lon: float = Field(ge=-180, le=180, title="Longitude", description="WGS84 degrees")
 
 
-class StationSection(_Section):
+class StationSection(Section):
     stop_id: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$",
                          title="GTFS stop id", description="A stop or parent station")
     zone: str | None = Field(None, min_length=1, max_length=64, title="Zone",
@@ -46,7 +44,7 @@ class StationSection(_Section):
                                      description="Where buses can be staged")
 
 
-class TransitSection(_Section):
+class TransitSection(Section):
     gtfs: Source | None = Field(None, title="GTFS feed",
                                 description="Static GTFS (zip or directory, file or URL)")
     realtime: list[Source] = Field(

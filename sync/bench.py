@@ -43,6 +43,7 @@ from fieldkit.errors import SyncError
 from fieldkit.events import Event
 from fieldkit.node import Node
 from sync.benchlatency import commit_latency, link_latency, port0
+from sync.config import SyncSection
 from sync.http import HttpTransport
 from sync.protocol import encode_batch
 from sync.provision import open_node, provision_fleet
@@ -233,9 +234,10 @@ async def _until_serving(http: aiohttp.ClientSession, url: str,
 async def _engine(node: Node) -> SyncEngine:
     """A sync engine on the running node's store worker, as its scheduler has."""
     worker, config = node.worker, node.config
-    trust = await worker.call(open_trust, worker.log, config.trust.nodes, config.sync.hq,
+    sync = config.section(SyncSection)
+    trust = await worker.call(open_trust, worker.log, config.trust.nodes, sync.hq,
                               config.node.role)
-    return SyncEngine(worker, trust, config.sync)
+    return SyncEngine(worker, trust, sync)
 
 
 # --- (c) -----------------------------------------------------------------------------------

@@ -22,9 +22,10 @@ from typing import Any
 
 import aiohttp
 
-from fieldkit.config import Config, SyncPeer, load_config
+from fieldkit.config import Config, load_config
 from fieldkit.errors import SyncError
 from fieldkit.node import Node
+from sync.config import SyncPeer, SyncSection
 from sync.peerstate import peer_record
 from sync.provision import provision_fleet
 
@@ -206,7 +207,7 @@ def port0(config: Config) -> Config:
 
 
 def _with_peers(config: Config, peers: dict[str, str], push_on_write: bool) -> Config:
-    sync = config.sync.model_copy(update={
+    sync = config.section(SyncSection).model_copy(update={
         "enabled": True, "interval_s": INTERVAL_S, "backoff_max_s": BACKOFF_MAX_S,
         "push_on_write": push_on_write,
         "peers": [SyncPeer(name=n, url=u) for n, u in peers.items()]})

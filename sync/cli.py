@@ -1,6 +1,6 @@
 """`fieldkit sync ...` and `fieldkit bench sync`: a thin skin over the sync library.
 
-Registered into the main command by :func:`register_sync_commands`. Every FieldkitError
+Added to the main command through the sync part (:mod:`sync.part`). Every FieldkitError
 becomes a one-line message and exit status 1.
 """
 
@@ -23,6 +23,7 @@ from fieldkit.errors import FieldkitError
 from fieldkit.identity import Keyring, NodeIdentity
 from fieldkit.log import IncidentLog
 from fieldkit.store import open_node_store
+from sync.config import SyncSection
 
 
 @contextlib.contextmanager
@@ -35,7 +36,8 @@ def _open(node_dir: Path) -> Iterator[tuple[Config, IncidentLog, Any]]:
     with open_node_store(config) as store:
         log = IncidentLog(store, identity, Keyring.from_names(identity, config.trust.nodes),
                           max_skew_s=config.trust.max_clock_skew_s)
-        trust = open_trust(log, config.trust.nodes, config.sync.hq, config.node.role)
+        trust = open_trust(log, config.trust.nodes, config.section(SyncSection).hq,
+                           config.node.role)
         yield config, log, trust
 
 
@@ -107,7 +109,8 @@ def sync_export(output: Path, peer: str | None, since: str | None, blob_budget: 
                 click.echo(f"no contact with {peer} yet: exporting everything in its scope",
                            err=True)
         total = pending(log.version_vector(), vector, allowed)
-        budget = config.sync.blob_budget_bytes if blob_budget is None else blob_budget
+        budget = (config.section(SyncSection).blob_budget_bytes if blob_budget is None
+                  else blob_budget)
         with click.progressbar(length=total, label="exporting events",
                                file=sys.stderr) as bar:
             result = export_bundle(log, trust, output, vector, allowed, budget, bar.update)
@@ -244,9 +247,3 @@ def bench_sync(events: int, trucks: int, schedules: int, samples: int, runs: int
                                         samples=samples, latency_runs=runs,
                                         progress=lambda msg: click.echo(msg, err=True)))
     click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.table())
-
-
-def register_sync_commands(main: click.Group, bench: click.Group) -> None:
-    """Add `fieldkit sync ...` to ``main`` and `fieldkit bench sync` to ``bench``."""
-    main.add_command(sync_group)
-    bench.add_command(bench_sync)

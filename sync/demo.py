@@ -12,10 +12,11 @@ import asyncio
 import time
 from pathlib import Path
 
-from fieldkit.config import CONFIG_FILE, Config, SyncPeer, load_config
+from fieldkit.config import CONFIG_FILE, Config, load_config
 from fieldkit.identity import NodeIdentity
 from fieldkit.node import Node
 from fieldkit.nodedir import init_node_dir
+from sync.config import SyncPeer, SyncSection
 from sync.peerstate import peer_record
 from sync.provision import open_node
 from sync.roster import RosterEntry, issue_update, save_roster
@@ -26,7 +27,7 @@ INTERVAL_S = 1.0
 
 
 def _with_sync(config: Config, trust: dict[str, str], peers: dict[str, str]) -> Config:
-    sync = config.sync.model_copy(update={
+    sync = config.section(SyncSection).model_copy(update={
         "enabled": True, "hq": HQ, "interval_s": INTERVAL_S, "backoff_max_s": 4.0,
         "peers": [SyncPeer(name=n, url=u) for n, u in peers.items()]})
     api = config.api.model_copy(update={"port": 0})  # never collide with a real node

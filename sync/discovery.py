@@ -18,6 +18,7 @@ from zeroconf import IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from fieldkit.config import Config
+from sync.config import SyncSection
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class Discovery:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        iface = self._config.sync.discovery_interface
+        iface = self._config.section(SyncSection).discovery_interface
         self._zc = AsyncZeroconf(interfaces=[iface], ip_version=IPVersion.V4Only)
         name = self._config.node.name
         if self._port:

@@ -34,6 +34,7 @@ from fieldkit.identity import NodeIdentity
 from fieldkit.views import SyncStatusView, respond
 from fieldkit.worker import LogWorker
 from sync.auth import NONCE, RequestVerifier, sign_request, sign_response, verify_response
+from sync.config import SyncSection
 from sync.errors import AuthError, PeerRefused, PeerUnreachable, ProtocolError
 from sync.protocol import Vector
 from sync.roster import Trust, open_trust
@@ -266,10 +267,10 @@ def _error_of(data: bytes) -> str:
 
 def configured_peers(config: Config) -> dict[str, str]:
     """Peers from the config: name -> URL (HQ included)."""
-    peers = {p.name: p.url for p in config.sync.peers}
-    if config.sync.hq is not None and config.sync.hq_url is not None \
-            and config.sync.hq != config.node.name:
-        peers[config.sync.hq] = config.sync.hq_url
+    sync = config.section(SyncSection)
+    peers = {p.name: p.url for p in sync.peers}
+    if sync.hq is not None and sync.hq_url is not None and sync.hq != config.node.name:
+        peers[sync.hq] = sync.hq_url
     return peers
 
 
@@ -293,30 +294,30 @@ def install_sync(app: web.Application) -> None:
     app.router.add_get("/api/sync/status", status)
 
     async def sync_ctx(app: web.Application) -> AsyncIterator[None]:
-        runner = app[WORKER]
-        trust = await runner.call(open_trust, runner.log, config.trust.nodes, config.sync.hq,
+        runner, sync = app[WORKER], config.section(SyncSection)
+        trust = await runner.call(open_trust, runner.log, config.trust.nodes, sync.hq,
                                   config.node.role)
-        engine = SyncEngine(runner, trust, config.sync, app[FEED].wake)
+        engine = SyncEngine(runner, trust, sync, app[FEED].wake)
         app[ENGINE] = engine
-        app[VERIFIER] = RequestVerifier(trust, config.sync.max_clock_skew_s * 1000)
+        app[VERIFIER] = RequestVerifier(trust, sync.max_clock_skew_s * 1000)
         http = aiohttp.ClientSession()
         static = configured_peers(config)
         discovered: dict[str, str] = {}
 
         def transport(name: str, url: str) -> HttpTransport:
-            return HttpTransport(http, url, name, trust.identity, trust, config.sync.timeout_s)
+            return HttpTransport(http, url, name, trust.identity, trust, sync.timeout_s)
 
         app[SCHEDULER] = scheduler = SyncScheduler(
-            engine, transport, lambda: {**discovered, **static}, config.sync, app[FEED])
+            engine, transport, lambda: {**discovered, **static}, sync, app[FEED])
         discovery = None
-        if config.sync.discovery:
+        if sync.discovery:
             from sync.discovery import Discovery
 
             discovery = Discovery(config, discovered, scheduler.wake)
         try:
             if discovery is not None:
                 await discovery.start()
-            if config.sync.enabled:
+            if sync.enabled:
                 await scheduler.start()
             yield
         finally:
@@ -335,13 +336,14 @@ async def sync_once(config: Config, peer: str, url: str | None = None) -> Sessio
     if url is None:
         raise SyncError(f"no URL for peer {peer!r}: configured peers are "
                         f"{', '.join(sorted(peers)) or 'none'}; give --url")
+    sync = config.section(SyncSection)
     runner = await LogWorker.open(config)
     try:
-        trust = await runner.call(open_trust, runner.log, config.trust.nodes, config.sync.hq,
+        trust = await runner.call(open_trust, runner.log, config.trust.nodes, sync.hq,
                                   config.node.role)
-        engine = SyncEngine(runner, trust, config.sync)
+        engine = SyncEngine(runner, trust, sync)
         async with aiohttp.ClientSession() as http:
             return await engine.run_session(
-                HttpTransport(http, url, peer, trust.identity, trust, config.sync.timeout_s))
+                HttpTransport(http, url, peer, trust.identity, trust, sync.timeout_s))
     finally:
         await runner.close()

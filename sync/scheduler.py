@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from fieldkit.config import SyncSection
 from fieldkit.errors import FieldkitError
 from fieldkit.feed import EventFeed
 from fieldkit.tasks import cancel_and_wait
+from sync.config import SyncSection
 from sync.session import SessionReport, SyncEngine, Transport
 
 logger = logging.getLogger(__name__)

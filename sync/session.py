@@ -27,11 +27,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, Protocol, TypeVar
 
-from fieldkit.config import SyncSection
 from fieldkit.errors import NotFoundError
 from fieldkit.intake import ApplyReport
 from fieldkit.log import IncidentLog
 from sync import peerstate
+from sync.config import SyncSection
 from sync.errors import AuthError, PeerRefused, ProtocolError, RosterError
 from sync.protocol import Vector, decode_batch, encode_fitting, parse_vector, plan
 from sync.roster import Roster, Trust, adopt, load_roster

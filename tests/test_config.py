@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from fieldkit.cli import main
-from fieldkit.config import CONFIG_FILE, Config, load_config
+from fieldkit.config import CONFIG_FILE, load_config, validate_config
 from fieldkit.errors import ConfigError
 from fieldkit.nodedir import init_node_dir
 
@@ -96,8 +96,7 @@ def test_untrusted_public_key_is_reported(node_dir):
 
 def test_template_defaults_equal_model_defaults(node_dir):
     loaded = load_config(node_dir)
-    assert loaded == Config.model_validate({"node": {"name": "T01", "role": "truck"},
-                                            "base_dir": node_dir})
+    assert loaded == validate_config({"node": {"name": "T01", "role": "truck"}}, node_dir)
 
 
 def test_remote_binding_needs_a_readable_token(node_dir):

@@ -1,14 +1,17 @@
-"""The crew console (textual). ``fieldkit`` never imports this package.
+"""The crew console (textual). ``fieldkit`` never imports its modules.
 
 Run it with ``fieldkit tui``; :class:`FieldkitApp` is the app, :class:`NodeClient` its
 client for the node's local API and live event stream.
+
+Nothing loads up front (the console part, :mod:`tui.part`, is read with every config):
+names below load their module, and textual, on first use.
 """
 
-import logging
+from __future__ import annotations
 
-from tui._app import FieldkitApp, LinkState
-from tui._client import ClientError, NodeClient, NodeError, NodeUnreachable, StreamEvent
-from tui._model import BoardModel, Filter, FilterError
+import importlib
+import logging
+from typing import Any
 
 __all__ = [
     "BoardModel",
@@ -23,4 +26,27 @@ __all__ = [
     "StreamEvent",
 ]
 
+_HOME = {
+    "BoardModel": "tui._model",
+    "ClientError": "tui._client",
+    "FieldkitApp": "tui._app",
+    "Filter": "tui._model",
+    "FilterError": "tui._model",
+    "LinkState": "tui._app",
+    "NodeClient": "tui._client",
+    "NodeError": "tui._client",
+    "NodeUnreachable": "tui._client",
+    "StreamEvent": "tui._client",
+}
+
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        return getattr(importlib.import_module(_HOME[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

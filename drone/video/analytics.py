@@ -24,9 +24,11 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
+from drone.config import DronesSection
 from drone.georef import GeorefError, GroundPoint
+from drone.video.config import WebRTCSection, WhipPublisherSection
 from drone.video.egomotion import EgoMotionGate
-from fieldkit.analytics.config import CameraSection
+from fieldkit.analytics.config import CameraSection, CamerasSection
 from fieldkit.analytics.detector import Detector
 from fieldkit.analytics.ingest import CameraState, CameraWorker, Frame
 from fieldkit.analytics.pipeline import (
@@ -38,7 +40,6 @@ from fieldkit.analytics.pipeline import (
 from fieldkit.analytics.rules import AlertAction, apply_actions, open_alerts
 from fieldkit.analytics.tracker import Track
 from fieldkit.appkeys import CONFIG, FEED, WORKER
-from fieldkit.config import WhipPublisherSection
 from fieldkit.errors import FieldkitError
 from fieldkit.views import CameraView
 
@@ -138,13 +139,14 @@ class DroneFeed:
         self._task = asyncio.create_task(self._start(), name=f"drone-feed-{self.name}")
 
     async def _start(self) -> None:
-        if not self.feeds.app[CONFIG].webrtc.analyse:
+        if not self.feeds.app[CONFIG].section(WebRTCSection).analyse:
             self.worker.start()  # live view only: the newest frame is kept, none analysed
             return
         detector = await self.feeds.detector()
         log = self.feeds.app[WORKER]
         active = await log.call(open_alerts, log.log, self.name)
-        analyser = DroneAnalyser(self.camera, self.feeds.app[CONFIG].cameras, detector, active)
+        cameras = self.feeds.app[CONFIG].section(CamerasSection)
+        analyser = DroneAnalyser(self.camera, cameras, detector, active)
         analyser.vehicle = self.publisher.vehicle
         analyser.locate = self.feeds.locate
         analyser.model_size = self.feeds.camera_size(self.publisher.vehicle)
@@ -198,7 +200,7 @@ class DroneFeeds:
 
     def __init__(self, app: web.Application) -> None:
         self.app = app
-        self.analyse_fps = app[CONFIG].webrtc.analyse_fps
+        self.analyse_fps = app[CONFIG].section(WebRTCSection).analyse_fps
         self.feeds: dict[str, DroneFeed] = {}
         self._detector: asyncio.Task[Detector] | None = None
         self._loop = asyncio.get_running_loop()
@@ -227,12 +229,12 @@ class DroneFeeds:
         if self._detector is None:
             config = self.app[CONFIG]
             self._detector = asyncio.create_task(
-                asyncio.to_thread(load_detector, config.cameras, config.base_dir))
+                asyncio.to_thread(load_detector, config.section(CamerasSection), config.base_dir))
         return await asyncio.shield(self._detector)
 
     def camera_size(self, vehicle: str | None) -> tuple[int, int]:
         """Pixels of the vehicle's configured camera (what poses are projected with)."""
-        drones = self.app[CONFIG].drones
+        drones = self.app[CONFIG].section(DronesSection)
         camera = drones.camera
         for v in drones.vehicles:
             if v.name == vehicle and v.camera is not None:

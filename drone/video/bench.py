@@ -25,6 +25,7 @@ from aiohttp import web
 from av import VideoFrame
 
 from drone.video.analytics import FeedWorker
+from drone.video.config import WebRTCSection, WhipPublisherSection
 from drone.video.ice import ice_addresses
 from drone.video.publish import PatternTrack, Publisher
 from drone.video.sink import make_frame
@@ -32,12 +33,7 @@ from drone.video.whip import install_webrtc
 from fieldkit.analytics.config import CameraSection
 from fieldkit.analytics.ingest import Frame
 from fieldkit.appkeys import CONFIG
-from fieldkit.config import (
-    Config,
-    NodeSection,
-    WebRTCSection,
-    WhipPublisherSection,
-)
+from fieldkit.config import NodeSection, config_model
 
 BITS = 16
 _TOKEN = "bench-token-" + "0" * 16
@@ -150,8 +146,9 @@ def _pct(values: list[float], q: float) -> float:
 async def _whip_run(seconds: float, warmup_s: float, codec: str, track: StampedTrack,
                     arrivals: _Arrivals) -> tuple[list[float], int, int]:
     pub = WhipPublisherSection.model_validate({"name": "bench", "token": _TOKEN})
-    config = Config(node=NodeSection(name="bench", role="truck"), base_dir=Path("."),
-                    webrtc=WebRTCSection(publishers=[pub], ice_addresses=["127.0.0.1"]))
+    config = config_model().model_validate({
+        "node": NodeSection(name="bench", role="truck"), "base_dir": Path("."),
+        "webrtc": WebRTCSection(publishers=[pub], ice_addresses=["127.0.0.1"])})
     app = web.Application()
     app[CONFIG] = config
     install_webrtc(app, lambda publisher: arrivals)

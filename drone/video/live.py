@@ -22,6 +22,7 @@ from pathlib import Path
 from aiohttp import web
 
 from drone.video.analytics import DRONE_FEEDS
+from fieldkit.analytics.config import CamerasSection
 from fieldkit.analytics.picture import draw_snapshot
 from fieldkit.appkeys import CONFIG
 from fieldkit.views import respond
@@ -86,7 +87,7 @@ async def feed_picture(request: web.Request) -> web.Response:
         if live is not None:
             image, tracks = live
             jpeg = await asyncio.to_thread(draw_snapshot, image, [], tracks, [],
-                                           blur=request.app[CONFIG].cameras.blur_faces)
+                                           blur=request.app[CONFIG].section(CamerasSection).blur_faces)
     else:
         pipeline = _cameras(request.app).get(name)
         if pipeline is None:

@@ -27,12 +27,13 @@ from pathlib import Path
 
 from aiohttp import web
 
+from drone.video.config import WebRTCSection, WhipPublisherSection
 from drone.video.ice import ice_addresses
 from drone.video.session import IceRestartUnsupported, SdpError, WhipSession
 from drone.video.sink import FrameSink
 from fieldkit.analytics.service import CAMERAS
 from fieldkit.appkeys import CONFIG
-from fieldkit.config import Config, WebRTCSection, WhipPublisherSection
+from fieldkit.config import Config
 from fieldkit.errors import ConfigError
 from fieldkit.views import WebrtcView, respond
 
@@ -57,7 +58,7 @@ def read_tokens(config: Config) -> list[tuple[str, WhipPublisherSection]]:
     """(token, publisher) for every configured publisher; ConfigError when a token file
     cannot be read (the message names the file, never its content)."""
     out = []
-    for pub in config.webrtc.publishers:
+    for pub in config.section(WebRTCSection).publishers:
         if pub.token is not None:
             token = pub.token.get_secret_value()
         else:
@@ -187,7 +188,7 @@ def install_webrtc(app: web.Application, sink_factory: SinkFactory | None = None
 
 async def _whip_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    if not config.webrtc.enabled:
+    if not config.section(WebRTCSection).enabled:
         yield
         return
     factory = app.get(SINKS)
@@ -201,9 +202,9 @@ async def _whip_ctx(app: web.Application) -> AsyncIterator[None]:
         if CAMERAS in app:  # listed with the cameras in GET /api/cameras
             app[CAMERAS].feeds.append(
                 lambda: {name: feed.view() for name, feed in feeds.feeds.items()})
-    server = WhipServer(config.webrtc, read_tokens(config), factory)
+    server = WhipServer(config.section(WebRTCSection), read_tokens(config), factory)
     app[WHIP] = server
-    with ice_addresses(config.webrtc.ice_addresses):
+    with ice_addresses(config.section(WebRTCSection).ice_addresses):
         try:
             yield
         finally:

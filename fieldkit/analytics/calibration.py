@@ -19,7 +19,8 @@ import numpy as np
 from pydantic import ValidationError
 
 from fieldkit.analytics.config import CalibrationSection
-from fieldkit.errors import ConfigError, first_problem
+from fieldkit.errors import ConfigError
+from fieldkit.strict import describe
 
 _EARTH_M_PER_DEG = 111_320.0
 
@@ -163,7 +164,7 @@ def calibration_from_points(image: Sequence[tuple[float, float]],
             "image": list(image), "ground": list(ground), "units": units,
             "max_error_m": max_error_m, "origin": origin, "bearing_deg": bearing_deg})
     except ValidationError as exc:
-        problem = first_problem(exc).removeprefix("cameras -> calibration: ")
+        problem = describe(exc, echo=False).removeprefix("cameras -> calibration: ")
         raise CalibrationError(f"cameras -> {camera} -> calibration: {problem}") from exc
     return Calibration(section, camera)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from fieldkit.analytics.config import CamerasSection
 from fieldkit.clishared import cli_errors, dir_option
 from fieldkit.errors import ConfigError
 
@@ -108,10 +109,10 @@ def list_cameras(node_dir: Path) -> None:
     from fieldkit.config import load_config
 
     config = load_config(node_dir)
-    if not config.cameras.cameras:
+    if not config.section(CamerasSection).cameras:
         click.echo("no cameras configured (add [[cameras.cameras]] to fieldkit.toml)")
         return
-    for cam in config.cameras.cameras:
+    for cam in config.section(CamerasSection).cameras:
         if cam.calibration is None:
             click.echo(f"{cam.name}  {cam.source}  not calibrated")
             continue

@@ -1,6 +1,7 @@
 """The ``[cameras]`` section of ``fieldkit.toml``: cameras, their calibration, zones, rules
-and the synthetic scene. Imported by :mod:`fieldkit.config` (one line), so it must not
-import anything heavy (no cv2, no torch).
+and the synthetic scene. Declared by the cameras part
+(:mod:`fieldkit.analytics.part`) and loaded with every config, so it must not import
+anything heavy (no cv2, no torch).
 
 Example::
 
@@ -23,16 +24,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from fieldkit.config.base import Section
 
 Point = tuple[float, float]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CalibrationSection(_Section):
+class CalibrationSection(Section):
     image: list[Point] = Field(
         min_length=4, max_length=64, title="Image points",
         description="[x, y] pixel positions of landmarks in the camera's full-size frame")
@@ -71,7 +70,7 @@ class CalibrationSection(_Section):
         return self
 
 
-class ZoneSection(_Section):
+class ZoneSection(Section):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$",
                       title="Zone name", description="Unique on the camera, e.g. ramp-north")
     polygon: list[Point] = Field(
@@ -86,7 +85,7 @@ class ZoneSection(_Section):
         "+x); people walking against it count as counter-flow. Unset: the zone's main flow")
 
 
-class RulesSection(_Section):
+class RulesSection(Section):
     density_warn: float = Field(4.0, gt=0, le=20, title="Density warning",
                                 description="Persons/m² that raise a severity 3 incident")
     density_critical: float = Field(5.5, gt=0, le=20, title="Density critical",
@@ -110,7 +109,7 @@ class RulesSection(_Section):
                           description="Seconds a person must be seen down (or low and still)")
 
 
-class SceneFlowSection(_Section):
+class SceneFlowSection(Section):
     area: tuple[float, float, float, float] = Field(
         title="Area", description="[x0, y0, x1, y1] metres: the ground rectangle people walk in")
     direction_deg: float = Field(0.0, ge=0, lt=360, title="Direction",
@@ -122,7 +121,7 @@ class SceneFlowSection(_Section):
         description="[start_s, density, speed_m_s] rows: from start_s the flow changes")
 
 
-class SceneSection(_Section):
+class SceneSection(Section):
     width: int = Field(1280, ge=160, le=3840, title="Width", description="Pixels")
     height: int = Field(720, ge=120, le=2160, title="Height", description="Pixels")
     fps: float = Field(10.0, gt=0, le=60, title="Frame rate", description="Frames per second")
@@ -144,7 +143,7 @@ class SceneSection(_Section):
     seed: int = Field(1, title="Seed", description="Random seed of the scene")
 
 
-class CameraSection(_Section):
+class CameraSection(Section):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
                       title="Camera name", description="Letters, digits, '.', '-' or '_'")
     source: str = Field(
@@ -180,7 +179,9 @@ class CameraSection(_Section):
         return self
 
 
-class CamerasSection(_Section):
+class CamerasSection(Section):
+    """Cameras: sources, calibration, zones, rules and the detector, run offline."""
+
     enabled: bool = Field(True, title="Analytics", description="Run the configured cameras")
     model: Path | None = Field(
         None, title="Model", description="Ultralytics checkpoint; unset: the one shipped by "

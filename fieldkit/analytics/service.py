@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from fieldkit.analytics.config import CamerasSection
 from fieldkit.appkeys import CONFIG, WORKER
 from fieldkit.hlc import wall_ms
 from fieldkit.storeapi import Connection
@@ -53,12 +54,13 @@ async def _cameras_ctx(app: web.Application) -> AsyncIterator[None]:
     from fieldkit.api import FEED
 
     config = app[CONFIG]
-    if not config.cameras.enabled or not config.cameras.cameras:
+    section = config.section(CamerasSection)
+    if not section.enabled or not section.cameras:
         yield
         return
     from fieldkit.analytics.pipeline import AnalyticsRuntime
 
-    runtime = AnalyticsRuntime(config.cameras, config.base_dir, app[WORKER],
+    runtime = AnalyticsRuntime(section, config.base_dir, app[WORKER],
                                on_write=lambda: app[FEED].wake())
     app[CAMERAS].runtime = runtime
     task = asyncio.create_task(runtime.start(), name="cameras-start")
@@ -79,8 +81,9 @@ def _report(task: asyncio.Task[None]) -> None:
 
 async def _health(request: web.Request) -> web.Response:
     config, cameras, worker = request.app[CONFIG], request.app[CAMERAS], request.app[WORKER]
-    names = [c.name for c in config.cameras.cameras] if config.cameras.enabled else []
-    window_s = config.cameras.window_s
+    section = config.section(CamerasSection)
+    names = [c.name for c in section.cameras] if section.enabled else []
+    window_s = section.window_s
     zones = await worker.call(_recent_zones, worker.log.store.conn, names, window_s,
                               wall_ms() - int(SPARK_WINDOWS * window_s * 1000))
     health = {} if cameras.runtime is None else cameras.runtime.health()

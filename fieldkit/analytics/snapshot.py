@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fieldkit.analytics.config import CamerasSection
 from fieldkit.config import Config
 from fieldkit.errors import ConfigError, IngestError
 
@@ -17,14 +18,14 @@ def take_snapshot(config: Config, name: str, out: Path) -> str:
     from fieldkit.analytics.pipeline import SceneCapture, load_detector
     from fieldkit.analytics.zones import Zone
 
-    cam = next((c for c in config.cameras.cameras if c.name == name), None)
+    cam = next((c for c in config.section(CamerasSection).cameras if c.name == name), None)
     if cam is None:
-        known = ", ".join(c.name for c in config.cameras.cameras) or "none"
+        known = ", ".join(c.name for c in config.section(CamerasSection).cameras) or "none"
         raise ConfigError(f"no camera named {name!r} (configured: {known})")
     if cam.source == "synthetic":
         from fieldkit.analytics.scene import CrowdScene, cut_out_people
 
-        detector = load_detector(config.cameras, config.base_dir)
+        detector = load_detector(config.section(CamerasSection), config.base_dir)
         capture: Capture = SceneCapture(CrowdScene(cam.scene, cut_out_people(detector)))
     else:
         try:
@@ -42,7 +43,7 @@ def take_snapshot(config: Config, name: str, out: Path) -> str:
         cal = Calibration(cam.calibration, cam.name)
         zones = [Zone(z, cal) for z in cam.zones]
     jpeg = draw_snapshot(image, zones, [], [], max_width=image.shape[1],
-                         blur=config.cameras.blur_faces)
+                         blur=config.section(CamerasSection).blur_faces)
     out.write_bytes(jpeg)
     return (f"{out}: {image.shape[1]}x{image.shape[0]} from {cam.source}, "
             f"{len(zones)} zone(s) drawn")

@@ -21,6 +21,7 @@ from fieldkit.errors import ConfigError, IdentityError
 from fieldkit.identity import Keyring, NodeIdentity, decode_public_key
 from fieldkit.log import IncidentLog
 from fieldkit.store import Store
+from sync.config import SyncSection
 
 STICK_DIR = "fieldkit"
 
@@ -89,7 +90,8 @@ def join_fleet(node_dir: Path, *, stick: Path | None = None, hq_url: str | None 
     if roster is not None:
         with Store(config.path(config.node.database)) as store:
             log = IncidentLog(store, identity, Keyring.from_names(identity, config.trust.nodes))
-            trust = open_trust(log, config.trust.nodes, config.sync.hq, config.node.role)
+            trust = open_trust(log, config.trust.nodes, config.section(SyncSection).hq,
+                               config.node.role)
             try:
                 adopt(log, trust, roster)
             except RosterError as exc:
@@ -108,10 +110,10 @@ def _write_config(node_dir: Path, config: Config, hq: str, key: str, url: str | 
     held_key = config.trust.nodes.get(hq)
     if held_key is not None and held_key != key:
         raise JoinError(f"trust.nodes already holds a different key for {hq}")
-    if config.sync.hq not in (None, hq):
-        raise JoinError(f"already joined to HQ {config.sync.hq}, not {hq}")
-    if config.sync.hq_url not in (None, url) and url is not None:
-        raise JoinError(f"sync.hq_url is already {config.sync.hq_url}")
+    if config.section(SyncSection).hq not in (None, hq):
+        raise JoinError(f"already joined to HQ {config.section(SyncSection).hq}, not {hq}")
+    if config.section(SyncSection).hq_url not in (None, url) and url is not None:
+        raise JoinError(f"sync.hq_url is already {config.section(SyncSection).hq_url}")
     path = node_dir / CONFIG_FILE
     lines = path.read_text(encoding="utf-8").splitlines()
     if held_key is None:
@@ -120,8 +122,8 @@ def _write_config(node_dir: Path, config: Config, hq: str, key: str, url: str | 
             lines += ["", "[trust.nodes]"]
             at = len(lines) - 1
         lines.insert(at + 1, f'{hq} = "{key}"')
-    add = [f'hq = "{hq}"'] if config.sync.hq is None else []
-    if url is not None and config.sync.hq_url is None:
+    add = [f'hq = "{hq}"'] if config.section(SyncSection).hq is None else []
+    if url is not None and config.section(SyncSection).hq_url is None:
         add.append(f'hq_url = "{url}"')
     if add:
         at = _header(lines, "[sync]")

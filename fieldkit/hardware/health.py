@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fieldkit.alerts import Alert, Change, clear, open_alerts, raise_or_update
-from fieldkit.config import HardwareSection
+from fieldkit.hardware.config import HardwareSection
 from fieldkit.hardware.gpsd import Fix
 from fieldkit.hardware.records import PruneReport, prune_samples
 from fieldkit.hardware.sensors import (

@@ -15,28 +15,25 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from fieldkit.errors import ConfigError
+from fieldkit.strict import Strict, describe
 
 
 class ProfileError(ConfigError):
     """A hardware profile is unreadable or invalid; the message names the key."""
 
 
-class _Part(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
 
 
-class TruckPart(_Part):
+class TruckPart(Strict):
     name: str = Field(pattern=_NAME, title="Profile name", description="e.g. ref-x86-nvidia")
     description: str = Field("", max_length=500, title="Description", description="Free text")
 
 
-class ComputePart(_Part):
+class ComputePart(Strict):
     model: str = Field(min_length=1, title="Model", description="Make and model of the box")
     arch: Literal["x86_64", "aarch64"] = Field(title="CPU architecture", description="uname -m")
     accelerator: Literal["none", "nvidia", "jetson"] = Field(
@@ -54,7 +51,7 @@ class ComputePart(_Part):
     power_w: float = Field(gt=0, le=2000, title="Power draw", description="Watts, typical load")
 
 
-class CalibrationPoint(_Part):
+class CalibrationPoint(Strict):
     pixel: tuple[float, float] = Field(title="Pixel", description="[x, y] in the image")
     ground: tuple[float, float] = Field(title="Ground", description="[lat, lon] WGS84 degrees")
 
@@ -66,7 +63,7 @@ class CalibrationPoint(_Part):
         return self
 
 
-class CameraPart(_Part):
+class CameraPart(Strict):
     name: str = Field(pattern=_NAME, title="Camera name", description="Used in incidents")
     url: str = Field(
         min_length=1, max_length=500, title="Stream",
@@ -103,7 +100,7 @@ class CameraPart(_Part):
         return self
 
 
-class RadioPart(_Part):
+class RadioPart(Strict):
     name: str = Field(pattern=_NAME, title="Radio name", description="e.g. lte, mesh, sik")
     kind: Literal["lte", "mesh", "wifi", "telemetry"] = Field(
         title="Kind", description="lte, mesh, wifi or telemetry (a MAVLink serial radio)"
@@ -118,7 +115,7 @@ class RadioPart(_Part):
     power_w: float = Field(3.0, ge=0, le=200, title="Power draw", description="Watts")
 
 
-class GpsPart(_Part):
+class GpsPart(Strict):
     model: str = Field(title="Receiver", description="Make and model")
     device: str = Field("/dev/gps0", title="Device", description="Serial device (udev symlink)")
     gpsd_host: str = Field("127.0.0.1", title="gpsd host", description="Where gpsd listens")
@@ -130,7 +127,7 @@ class GpsPart(_Part):
     power_w: float = Field(0.5, ge=0, le=50, title="Power draw", description="Watts")
 
 
-class DronePart(_Part):
+class DronePart(Strict):
     name: str = Field(pattern=_NAME, title="Drone name", description="e.g. D1")
     video_kbps: int = Field(
         6000, ge=64, le=100_000, title="Video bitrate", description="WHIP feed kbit/s"
@@ -144,7 +141,7 @@ class DronePart(_Part):
     )
 
 
-class PowerPart(_Part):
+class PowerPart(Strict):
     ups_model: str = Field(title="UPS", description="Make and model")
     battery_wh: float = Field(gt=0, le=100_000, title="Battery", description="Usable Wh")
     output_w: float = Field(gt=0, le=100_000, title="UPS rating", description="Watts, continuous")
@@ -160,7 +157,7 @@ class PowerPart(_Part):
     )
 
 
-class Profile(_Part):
+class Profile(Strict):
     """A whole truck."""
 
     truck: TruckPart
@@ -229,7 +226,7 @@ def validate_profile(data: dict[str, Any], source: str) -> Profile:
     try:
         return Profile.model_validate(data)
     except ValidationError as exc:
-        raise ProfileError(f"{source}: " + "; ".join(_describe(e) for e in exc.errors())) from exc
+        raise ProfileError(f"{source}: {describe(exc)}") from exc
 
 
 def load_profile(path: Path) -> Profile:
@@ -240,15 +237,3 @@ def load_profile(path: Path) -> Profile:
         raise ProfileError(f"cannot read profile {path}: {exc}") from exc
     return validate_profile(parse_profile(text, str(path)), str(path))
 
-
-def _describe(error: Any) -> str:
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    if error["type"] == "missing":
-        return f"{key}: missing, a value is required"
-    if error["type"] == "extra_forbidden":
-        return f"{key}: unknown key"
-    if error["type"] == "value_error":
-        msg = str(error["msg"]).removeprefix("Value error, ")
-        return msg if not error["loc"] or msg.startswith(("cameras", "power", "radios", "drones")) \
-            else f"{key}: {msg}"
-    return f"{key}: {error['input']!r} is invalid: {error['msg']}"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from fieldkit.appkeys import CONFIG, WORKER
+from fieldkit.hardware.config import HardwareSection
 from fieldkit.hardware.gpsd import Fix, TruckPosition
 from fieldkit.hardware.health import HealthAlerts, HealthMonitor
 from fieldkit.hardware.records import recent_positions, record_position
@@ -42,7 +43,7 @@ def install_hardware(app: web.Application) -> None:
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         runtime = app[HARDWARE] = HardwareRuntime()
-        settings = config.hardware
+        settings = config.section(HardwareSection)
         log_worker = app[WORKER]
         if settings.gps:
             async def record(fix: Fix) -> None:

@@ -8,27 +8,37 @@ never appears in logs or error messages: a bad number is refused by naming the f
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError
 
 from fieldkit.errors import InvalidActionError
 from fieldkit.storeapi import Connection
+from fieldkit.strict import Strict, describe
 from fieldkit.vocabulary import IncidentKind, Location, Severity, Text, Title
 
 CALLBACK_PATTERN = r"^\+?[0-9][0-9 ()./-]{2,30}$"
 
 
-class Call(BaseModel):
-    """One emergency call as the call-taker enters it."""
+def _phone_number(value: str) -> str:
+    # A validator's message rather than pydantic's pattern error: it says what a number
+    # looks like and never repeats the value given.
+    if re.fullmatch(CALLBACK_PATTERN, value) is None:
+        raise ValueError("callback: not a phone number (digits, optionally a leading +, "
+                         "spaces, dots, dashes or brackets; 3 to 31 characters)")
+    return value
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class Call(Strict):
+    """One emergency call as the call-taker enters it."""
 
     location: Location = Field(description="Where the caller says it is (lat/lon, zone)")
     kind: IncidentKind = Field(description="What the caller reports")
     description: Text = Field(description="What the caller said")
-    callback: str = Field(pattern=CALLBACK_PATTERN, description="Caller's number")
+    callback: Annotated[str, AfterValidator(_phone_number)] = Field(
+        description="Caller's number", json_schema_extra={"pattern": CALLBACK_PATTERN})
     severity: Severity = 3
     title: Title | None = None
 
@@ -49,22 +59,7 @@ def parse_call(data: Any) -> Call:
     try:
         return Call.model_validate(data)
     except ValidationError as exc:
-        raise InvalidActionError("call refused: " + "; ".join(
-            _describe(e) for e in exc.errors())) from exc
-
-
-def _describe(error: Any) -> str:
-    key = ".".join(str(p) for p in error["loc"]) or "call"
-    if error["type"] == "missing":
-        return f"{key}: missing, a value is required"
-    if error["type"] == "extra_forbidden":
-        return f"{key}: unknown field"
-    if key == "callback" and error["type"] == "string_pattern_mismatch":
-        return ("callback: not a phone number (digits, optionally a leading +, spaces, "
-                "dots, dashes or brackets; 3 to 31 characters)")
-    msg = str(error["msg"]).removeprefix("Value error, ")
-    # Location's own checks already name the field ("location: lat and lon go together").
-    return msg if msg.startswith(f"{key}: ") else f"{key}: {msg}"
+        raise InvalidActionError(f"call refused: {describe(exc, echo=False)}") from exc
 
 
 @dataclass(frozen=True)

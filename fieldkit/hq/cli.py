@@ -9,18 +9,21 @@ from pathlib import Path
 
 import click
 
+from fieldkit.analytics.config import CamerasSection
 from fieldkit.clishared import cli_errors, dir_option, enum_choice, open_log
 from fieldkit.config import Config, load_config
 from fieldkit.errors import InvalidActionError
 from fieldkit.hlc import wall_ms
 from fieldkit.hq.calls import contacts_of, parse_call
 from fieldkit.hq.cap import alertable, cap_xml
+from fieldkit.hq.config import HqSection
 from fieldkit.hq.fusion import Footprint, camera_footprints, live_drones, take_call
 from fieldkit.vocabulary import IncidentKind
 
 
 def _footprints(config: Config) -> list[Footprint]:
-    return camera_footprints(config.cameras, config.hq.camera_range_m)
+    return camera_footprints(config.section(CamerasSection),
+                             config.section(HqSection).camera_range_m)
 
 
 @click.group()
@@ -54,7 +57,7 @@ def call_add(kind: str, description: str, callback: str, lat: float | None,
     config = load_config(node_dir)
     footprints = _footprints(config)
     with open_log(node_dir) as log:
-        outcome = take_call(log, parsed, config.hq, footprints)
+        outcome = take_call(log, parsed, config.section(HqSection), footprints)
     incident = outcome.incident
     if outcome.merged:
         away = "" if outcome.distance_m is None else f", {outcome.distance_m:.0f} m away"
@@ -65,7 +68,7 @@ def call_add(kind: str, description: str, callback: str, lat: float | None,
     click.echo(f"  cameras     {', '.join(outcome.cameras) or 'none covers the place'}")
     click.echo(f"  drone       {outcome.drone or 'none live'}")
     click.echo("  callback    " + ("written into the incident (hq.share_callback_numbers)"
-                                   if config.hq.share_callback_numbers
+                                   if config.section(HqSection).share_callback_numbers
                                    else "kept on this node only (`fieldkit call contact`)"))
 
 
@@ -128,7 +131,7 @@ def feed_geojson(output: Path | None, node_dir: Path) -> None:
     config = load_config(node_dir)
     with open_log(node_dir) as log:
         incidents = log.incidents()
-        drones = live_drones(log.store.conn, wall_ms(), config.hq.drone_max_age_s)
+        drones = live_drones(log.store.conn, wall_ms(), config.section(HqSection).drone_max_age_s)
         truck = truck_position(log)
     text = json.dumps(picture_geojson(incidents, _footprints(config), drones, truck,
                                       config.node.name), indent=2) + "\n"
@@ -148,15 +151,15 @@ def feed_geojson(output: Path | None, node_dir: Path) -> None:
 def feed_cap(out_dir: Path, node_dir: Path) -> None:
     """CAP 1.2 alerts for incidents at or above hq.cap_min_severity."""
     config = load_config(node_dir)
-    sender = config.hq.cap_sender or f"fieldkit@{config.node.name}"
+    sender = config.section(HqSection).cap_sender or f"fieldkit@{config.node.name}"
     with open_log(node_dir) as log:
-        incidents = alertable(log.incidents(), config.hq.cap_min_severity)
+        incidents = alertable(log.incidents(), config.section(HqSection).cap_min_severity)
     out_dir.mkdir(parents=True, exist_ok=True)
     for incident in incidents:
         (out_dir / f"{incident.id}.xml").write_bytes(cap_xml(incident, sender,
                                                              config.node.name))
     click.echo(f"wrote {len(incidents)} CAP alert(s) (severity >= "
-               f"{config.hq.cap_min_severity}) to {out_dir}")
+               f"{config.section(HqSection).cap_min_severity}) to {out_dir}")
 
 
 @feed.command("cot")
@@ -168,7 +171,7 @@ def feed_cot(node_dir: Path) -> None:
     from fieldkit.worker import LogWorker
 
     config = load_config(node_dir)
-    cot = config.hq.cot
+    cot = config.section(HqSection).cot
     if not cot.multicast and cot.tak_host is None:
         raise InvalidActionError("no CoT destination: set hq.cot.multicast = true and/or "
                                  "hq.cot.tak_host in fieldkit.toml")

@@ -1,6 +1,6 @@
 """The ``[hq]`` section of ``fieldkit.toml``: emergency calls, their fusion with what the
-trucks see, CAP alerts and Cursor-on-Target feeds. Imported by :mod:`fieldkit.config` (one
-line), so it imports nothing heavy.
+trucks see, CAP alerts and Cursor-on-Target feeds. Declared by the hq part
+(:mod:`fieldkit.hq.part`) and loaded with every config, so it imports nothing heavy.
 
 Example::
 
@@ -23,14 +23,12 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from fieldkit.config.base import Section
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CotSection(_Section):
+class CotSection(Section):
     multicast: bool = Field(
         False, title="CoT multicast",
         description="Send Cursor-on-Target to ATAK clients by UDP multicast")
@@ -87,7 +85,9 @@ class CotSection(_Section):
         return self
 
 
-class HqSection(_Section):
+class HqSection(Section):
+    """HQ: calls fused with what trucks see, CAP alerts and Cursor-on-Target feeds."""
+
     merge_distance_m: float = Field(
         150.0, ge=0, le=10_000, title="Merge distance",
         description="A call this close (metres) to an open analytics incident of a related "

@@ -28,7 +28,7 @@ from fieldkit.errors import NotFoundError
 from fieldkit.feed import EventFeed
 from fieldkit.fold import Incident
 from fieldkit.hlc import wall_ms
-from fieldkit.hq.config import CotSection
+from fieldkit.hq.config import CotSection, HqSection
 from fieldkit.hq.fusion import DronePosition, live_drones
 from fieldkit.log import IncidentLog
 from fieldkit.tasks import cancel_and_wait
@@ -220,7 +220,7 @@ class TakClient:
 def tak_context(config: Config) -> ssl.SSLContext | None:
     """The TLS context for the TAK server (the client certificate only if configured),
     or None for ``tak_protocol = "tcp"``."""
-    section = config.hq.cot
+    section = config.section(HqSection).cot
     if section.tak_protocol == "tcp":
         return None
     ctx = ssl.create_default_context(
@@ -237,7 +237,7 @@ class CotPublisher:
     def __init__(self, config: Config, worker: LogWorker, feed: EventFeed | None = None,
                  tak: TakClient | None = None) -> None:
         self.config = config
-        self.section = config.hq.cot
+        self.section = config.section(HqSection).cot
         self._worker = worker
         self._feed = feed
         self._tak = tak
@@ -330,7 +330,7 @@ class CotPublisher:
         if refresh:
             node = self.config.node.name
             drones = await self._worker.call(live_drones, log.store.conn, now,
-                                             self.config.hq.drone_max_age_s)
+                                             self.config.section(HqSection).drone_max_age_s)
             out += [drone_cot(node, d, now, self.section.stale_s) for d in drones]
             truck = await self._worker.call(truck_position, log)
             if truck is not None:

@@ -29,6 +29,7 @@ from fieldkit.log import IncidentLog
 from fieldkit.pgstore import PgStore
 from fieldkit.store import Store
 from fieldkit.storeapi import LogStore
+from sync.config import SyncSection
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ def migrate_store(node_dir: Path, url: str) -> None:
     identity = NodeIdentity.load(config.node.name, config.path(config.node.key_file))
     with Store(config.path(config.node.database)) as sqlite, PgStore(url) as pg:
         source = IncidentLog(sqlite, identity, Keyring.from_names(identity, config.trust.nodes))
-        open_trust(source, config.trust.nodes, config.sync.hq, config.node.role)
+        open_trust(source, config.trust.nodes, config.section(SyncSection).hq, config.node.role)
         target = IncidentLog(pg, identity, source.keyring)
         with click.progressbar(length=events_to_move(source, target), label="events",
                                file=sys.stderr, show_pos=True) as bar:

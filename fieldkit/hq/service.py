@@ -1,4 +1,4 @@
-"""The HQ part of the node's API (:data:`fieldkit.node.NODE_PARTS`): emergency calls, the
+"""The HQ part of the node's API (:mod:`fieldkit.hq.part`): emergency calls, the
 fleet picture, GeoJSON and CAP feeds, and the Cursor-on-Target publisher.
 
 Routes (under ``/api/``, so they take the API's bearer token beyond loopback):
@@ -20,12 +20,14 @@ from typing import Any
 
 from aiohttp import web
 
+from fieldkit.analytics.config import CamerasSection
 from fieldkit.api import json_body
 from fieldkit.appkeys import CONFIG, FEED, WORKER
 from fieldkit.errors import NotFoundError
 from fieldkit.hlc import wall_ms
 from fieldkit.hq.calls import parse_call
 from fieldkit.hq.cap import alertable, cap_xml
+from fieldkit.hq.config import HqSection
 from fieldkit.hq.cot import CotPublisher, TakClient, tak_context, truck_position
 from fieldkit.hq.fleet import fleet_picture
 from fieldkit.hq.fusion import Footprint, camera_footprints, live_drones, take_call
@@ -61,11 +63,11 @@ def install_hq(app: web.Application) -> None:
 
 async def _hq_ctx(app: web.Application) -> AsyncIterator[None]:
     config, state = app[CONFIG], app[HQ]
+    cameras, hq = config.section(CamerasSection), config.section(HqSection)
     if any(c.calibration is not None and c.calibration.units == "latlon"
-           for c in config.cameras.cameras):
-        state.footprints = await asyncio.to_thread(
-            camera_footprints, config.cameras, config.hq.camera_range_m)
-    cot = config.hq.cot
+           for c in cameras.cameras):
+        state.footprints = await asyncio.to_thread(camera_footprints, cameras, hq.camera_range_m)
+    cot = hq.cot
     if cot.multicast or cot.tak_host is not None:
         tak = None if cot.tak_host is None else TakClient(cot.tak_host, cot.tak_port,
                                                           tak_context(config))
@@ -81,7 +83,7 @@ async def _hq_ctx(app: web.Application) -> AsyncIterator[None]:
 async def post_call(request: web.Request) -> web.Response:
     call = parse_call(await json_body(request))
     config, worker = request.app[CONFIG], request.app[WORKER]
-    outcome = await worker.call(take_call, worker.log, call, config.hq,
+    outcome = await worker.call(take_call, worker.log, call, config.section(HqSection),
                                 request.app[HQ].footprints)
     request.app[FEED].wake()
     response = respond(CallView(
@@ -119,7 +121,8 @@ async def get_geojson(request: web.Request) -> web.Response:
     log = worker.log
     now = wall_ms()
     incidents = await worker.call(log.incidents)
-    drones = await worker.call(live_drones, log.store.conn, now, config.hq.drone_max_age_s)
+    drones = await worker.call(live_drones, log.store.conn, now,
+                               config.section(HqSection).drone_max_age_s)
     truck = await worker.call(truck_position, log)
     body = GeoJsonView.model_validate(picture_geojson(
         incidents, request.app[HQ].footprints, drones, truck, config.node.name))
@@ -128,12 +131,13 @@ async def get_geojson(request: web.Request) -> web.Response:
 
 def _sender(request: web.Request) -> str:
     config = request.app[CONFIG]
-    return config.hq.cap_sender or f"fieldkit@{config.node.name}"
+    return config.section(HqSection).cap_sender or f"fieldkit@{config.node.name}"
 
 
 async def list_cap(request: web.Request) -> web.Response:
     config, worker = request.app[CONFIG], request.app[WORKER]
-    incidents = alertable(await worker.call(worker.log.incidents), config.hq.cap_min_severity)
+    incidents = alertable(await worker.call(worker.log.incidents),
+                          config.section(HqSection).cap_min_severity)
     return respond(CapListView(sender=_sender(request), alerts=[
         CapRef(incident=i.id, severity=i.severity, status=i.status,
                url=f"/api/hq/cap/{i.id}") for i in incidents]))
@@ -143,8 +147,9 @@ async def get_cap(request: web.Request) -> web.Response:
     config, worker = request.app[CONFIG], request.app[WORKER]
     incident_id = await worker.call(worker.log.resolve, request.match_info["id"])
     incident = await worker.call(worker.log.get, incident_id)
-    if incident.severity < config.hq.cap_min_severity:
+    threshold = config.section(HqSection).cap_min_severity
+    if incident.severity < threshold:
         raise NotFoundError(f"incident {incident.id} has severity {incident.severity}, below "
-                            f"hq.cap_min_severity {config.hq.cap_min_severity}: no CAP alert")
+                            f"hq.cap_min_severity {threshold}: no CAP alert")
     body = cap_xml(incident, _sender(request), config.node.name)
     return web.Response(body=body, content_type="application/xml", charset="utf-8")

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from pydantic.json_schema import JsonDict
 
+from fieldkit.strict import Strict
 from fieldkit.vocabulary import Agency, LinkTarget, Name, Status, Text
 
 
@@ -20,24 +21,20 @@ def one_of(values: type[StrEnum]) -> JsonDict:
     return {"enum": [v.value for v in values]}
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StatusBody(_Body):
+class StatusBody(Strict):
     status: str = Field(description="The new status", json_schema_extra=one_of(Status))
     reason: str = Field("", description="Why (shown in the incident's history)")
 
 
-class AssignBody(_Body):
+class AssignBody(Strict):
     agency: str = Field(description="The unit's agency", json_schema_extra=one_of(Agency))
     unit: Name = Field(description="The unit's call sign")
 
 
-class NoteBody(_Body):
+class NoteBody(Strict):
     text: Text = Field(description="The note")
 
 
-class LinkBody(_Body):
+class LinkBody(Strict):
     target: str = Field(description="What is linked", json_schema_extra=one_of(LinkTarget))
     ref: Name = Field(description="Its name")

@@ -7,11 +7,12 @@ from typing import Any
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
+from drone.config import DronesSection
 from drone.georef import CameraModel
 from drone.receiver import Receiver
 from drone.signing import SigningKey, now_timestamp
 from drone.sim import SimSettings, SimVehicle
-from fieldkit.config import Config, DronesSection
+from fieldkit.config import Config
 
 CAMERA = CameraModel(width_px=1920, height_px=1080, hfov_deg=80.0)
 T0 = 1_760_000_000.0

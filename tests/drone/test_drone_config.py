@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from drone.config import DronesSection
 from drone.service import build_link, signing_key
 from fieldkit.config import Config, load_config, parse_config, validate_config
 from fieldkit.errors import ConfigError
@@ -22,9 +23,9 @@ def load(text: str, base_dir: Path = Path(".")) -> Config:
 
 def test_no_drones_by_default(node_dir):
     config = load_config(node_dir)
-    assert config.drones.links == []
-    assert config.drones.vehicles == []
-    assert config.drones.sample_s == 1.0
+    assert config.section(DronesSection).links == []
+    assert config.section(DronesSection).vehicles == []
+    assert config.section(DronesSection).sample_s == 1.0
 
 
 def test_full_section_parses():
@@ -56,7 +57,7 @@ system_id = 1
 name = "main square"
 polygon = [[21.0, 39.0], [21.0, 39.01], [21.01, 39.01]]
 ''')
-    d = config.drones
+    d = config.section(DronesSection)
     assert [link.name for link in d.links] == ["pilots", "radio"]
     assert d.links[0].forward_port == 14550
     assert d.camera.hfov_deg == 72
@@ -90,7 +91,7 @@ def test_invalid_sections_name_the_problem(text, message):
 
 def test_signing_key_stays_secret(tmp_path):
     config = load('[[drones.links]]\nname = "a"\nsigning_key = "hunter2-passphrase"\n')
-    link = config.drones.links[0]
+    link = config.section(DronesSection).links[0]
     assert "hunter2" not in repr(config)
     assert "hunter2" not in str(link)
     assert "hunter2" not in config.model_dump_json()
@@ -105,17 +106,17 @@ def test_signing_key_stays_secret(tmp_path):
 def test_signing_key_file_resolves_against_the_node_dir(tmp_path):
     (tmp_path / "mav.key").write_text("ab" * 32)
     config = load('[[drones.links]]\nname = "a"\nsigning_key_file = "mav.key"\n', tmp_path)
-    key = signing_key(config, config.drones.links[0])
+    key = signing_key(config, config.section(DronesSection).links[0])
     assert key is not None
     assert key.secret == bytes.fromhex("ab" * 32)
-    link = build_link(config, config.drones.links[0])
+    link = build_link(config, config.section(DronesSection).links[0])
     assert link.name == "a"
 
 
 def test_missing_key_file_is_a_config_error(tmp_path):
     config = load('[[drones.links]]\nname = "a"\nsigning_key_file = "none.key"\n', tmp_path)
     with pytest.raises(ConfigError, match=r"cannot read signing key file .*none\.key"):
-        build_link(config, config.drones.links[0])
+        build_link(config, config.section(DronesSection).links[0])
 
 
 async def test_a_missing_key_file_stops_the_node_before_the_database_is_made(node_dir):

@@ -14,12 +14,12 @@ import pytest
 from dronehelp import CAMERA, flight, sim
 from waiting import until
 
+from drone.config import DroneLinkSection
 from drone.link import DroneLink, LinkState
 from drone.receiver import Receiver
 from drone.signing import SigningKey
 from drone.sim import SimSettings, SimVehicle
 from drone.transport import make_transport
-from fieldkit.config import DroneLinkSection
 from fieldkit.errors import IngestError
 
 TIMEOUT = 10.0

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
+from drone.config import DronesSection
 from drone.rules import Action, AlertBook, AlertRules, inside
 from drone.state import TelemetrySample
-from fieldkit.config import DronesSection
 
 SQUARE = [(21.0, 39.0), (21.0, 39.01), (21.01, 39.01), (21.01, 39.0)]
 

@@ -9,6 +9,7 @@ import pytest
 from fieldkit.config import load_config
 from fieldkit.hardware.fleet import JoinError, join_fleet
 from fieldkit.identity import NodeIdentity
+from sync.config import SyncSection
 from tests.hardware.conftest import make_stick, run
 
 
@@ -19,7 +20,7 @@ def test_join_from_a_usb_stick(tmp_path, node_dir, hq):
     assert (result.hq, result.config_changed, result.roster_version) == ("HQ", True, 1)
     config = load_config(node_dir)
     assert config.trust.nodes == {"HQ": hq_key}
-    assert (config.sync.hq, config.sync.hq_url) == ("HQ", "http://127.0.0.1:8470")
+    assert (config.section(SyncSection).hq, config.section(SyncSection).hq_url) == ("HQ", "http://127.0.0.1:8470")
     assert "# Unique name in the fleet" in (node_dir / "fieldkit.toml").read_text()  # comments
     shown = run("sync", "roster", "show", "--dir", str(node_dir))
     assert shown.startswith("roster version 1, issued by HQ")
@@ -67,7 +68,8 @@ def test_join_from_hq_url(node_dir, hq):
     result = join_fleet(node_dir, hq_url="http://127.0.0.1:9", hq_name="HQ", hq_key=hq[1])
     assert (result.roster_version, result.enrolment) == (None, None)
     config = load_config(node_dir)
-    assert (config.sync.hq, config.sync.hq_url, config.trust.nodes) == (
+    sync = config.section(SyncSection)
+    assert (sync.hq, sync.hq_url, config.trust.nodes) == (
         "HQ", "http://127.0.0.1:9", {"HQ": hq[1]})
     with pytest.raises(JoinError, match="already joined to HQ HQ, not HQ2"):
         join_fleet(node_dir, hq_name="HQ2", hq_key=hq[1])

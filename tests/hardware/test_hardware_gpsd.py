@@ -12,6 +12,7 @@ from waiting import until
 
 from fieldkit.config import Config
 from fieldkit.hardware.checks import Machine, Outcome, check_gps
+from fieldkit.hardware.config import HardwareSection
 from fieldkit.hardware.gpsd import GpsdClient, GpsdError, PositionState, TruckPosition, parse_tpv
 from fieldkit.hardware.profile import load_profile
 from fieldkit.hardware.records import recent_positions, record_position
@@ -124,7 +125,7 @@ async def test_hardware_check_gps_fails_without_gpsd():
 
 @pytest.mark.slow
 async def test_node_serves_the_truck_position(gpsfake, config: Config):
-    hardware = config.hardware.model_copy(update={"gps": True, "gpsd_port": gpsfake,
+    hardware = config.section(HardwareSection).model_copy(update={"gps": True, "gpsd_port": gpsfake,
                                                   "gps_sample_s": 0.1, "health": True,
                                                   "health_interval_s": 3600})
     node = Node(config.model_copy(update={"hardware": hardware}))

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from fieldkit.config import HardwareSection
+from fieldkit.hardware.config import HardwareSection
 from fieldkit.hardware.gpsd import Fix
 from fieldkit.hardware.health import (
     Condition,

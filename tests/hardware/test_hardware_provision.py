@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from fieldkit.config import load_config
+from fieldkit.hardware.config import HardwareSection
+from sync.config import SyncSection
 from tests.hardware.conftest import REPO, make_stick, run
 
 SCRIPT = REPO / "hardware" / "provision.sh"
@@ -67,8 +69,9 @@ def test_provision_into_a_throwaway_root(tmp_path, hq):
     assert stat.S_IMODE((node / "node.key").stat().st_mode) == 0o600
     config = load_config(node)
     assert (config.node.name, config.node.role) == ("T07", "truck")
-    assert (config.hardware.gps, config.hardware.health) == (True, True)
-    assert (config.sync.hq, config.sync.hq_url) == ("HQ", "http://127.0.0.1:8470")
+    hardware, sync = config.section(HardwareSection), config.section(SyncSection)
+    assert (hardware.gps, hardware.health) == (True, True)
+    assert (sync.hq, sync.hq_url) == ("HQ", "http://127.0.0.1:8470")
     assert config.trust.nodes == {"HQ": hq[1]}
     assert run("sync", "roster", "show", "--dir", str(node)).startswith(
         "roster version 1, issued by HQ")

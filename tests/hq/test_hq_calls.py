@@ -42,7 +42,7 @@ def _call(**changes):
     ({"severity": 7}, "severity: Input should be less than or equal to 5"),
     ({"severity": "5"}, "severity: Input should be a valid integer"),
     ({"title": ""}, "title: String should have at least 1 character"),
-    ({"caller": "x"}, "caller: unknown field"),
+    ({"caller": "x"}, "caller: unknown key"),
 ])
 def test_a_bad_call_is_refused_naming_the_field_and_why(changes, reason):
     with pytest.raises(InvalidActionError) as err:

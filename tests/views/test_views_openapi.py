@@ -98,10 +98,11 @@ def test_only_served_routes_are_documented() -> None:
 def test_every_api_route_of_a_node_has_a_row(config):
     """A route added without a row in ROUTES would be neither documented nor fuzzed."""
     from fieldkit.api import create_app
-    from fieldkit.node import NODE_PARTS
+    from fieldkit.parts import installed_parts
     from fieldkit.views.openapi import served
 
-    app = create_app(config, NODE_PARTS)
+    every_part = [p.installer() for p in installed_parts() if p.install is not None]
+    app = create_app(config, every_part)
     api = {(r.method, r.resource.canonical) for r in app.router.routes()
            if r.resource is not None and r.resource.canonical.startswith("/api/")
            and r.method != "HEAD"}

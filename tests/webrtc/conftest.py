@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 from webrtchelp import TOKENS, Sinks
 
+from drone.video.config import WebRTCSection, WhipPublisherSection
 from drone.video.ice import ice_addresses
 from drone.video.whip import install_webrtc
-from fieldkit.config import Config, WebRTCSection, WhipPublisherSection
+from fieldkit.config import Config
 from fieldkit.node import Node
 
 

@@ -11,13 +11,15 @@ from av import VideoFrame
 from test_webrtc_egomotion import bus, view
 from webrtchelp import TOKENS, whip_server
 
+from drone.config import DronesSection
 from drone.service import DRONES
 from drone.service import setup as install_drones
 from drone.sim import SimSettings, SimVehicle
 from drone.video.analytics import DRONE_FEEDS, DroneFeeds
+from drone.video.config import WebRTCSection, WhipPublisherSection
 from drone.video.publish import PatternTrack, Publisher
 from drone.video.whip import install_webrtc
-from fieldkit.config import Config, DronesSection, WebRTCSection, WhipPublisherSection
+from fieldkit.config import Config
 from fieldkit.node import Node
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiortc import RTCPeerConnection
 
+from drone.video.config import WhipPublisherSection
 from drone.video.publish import PatternTrack
 from drone.video.sink import QueueSink
 from drone.video.whip import WHIP, WhipServer
-from fieldkit.config import WhipPublisherSection
 from fieldkit.node import Node
 
 TOKENS = {"D1-video": "pilot-one-token-0123456789", "D2-video": "pilot-two-token-9876543210"}
