@@ -16,7 +16,8 @@ PART = Part(
     name="drones", order=20, section=DronesSection, install="drone.service:setup",
     enabled=_has_links,
     commands=(
-        Command("drone", "drone.cli:drone", "Drones: simulator, signing key, status, video publish."),
+        Command("drone", "drone.cli:drone",
+                "Drones: simulator, signing key, status, video publish."),
         Command("mavlink", "drone.cli:bench_mavlink",
                 "MAVLink telemetry parsed and applied against bare pymavlink parsing.",
                 bench=True),

@@ -14,6 +14,7 @@ from fieldkit.config import load_config
 from fieldkit.node import Node
 from fieldkit.nodedir import init_node_dir
 from fieldkit.tasks import cancel_and_wait
+from sensors.config import SensorsSection
 from sensors.demo import DISRUPT_AT_S, DemoCity
 
 
@@ -31,7 +32,7 @@ async def test_the_city_story(tmp_path):
     init_node_dir(tmp_path / "T01", role="truck", name="T01")
     t01_config = load_config(tmp_path / "T01")
     hq_config = load_config(tmp_path / "HQ")
-    assert hq_config.sensors.transit.stations[0].stop_id == "CENTRAL"
+    assert hq_config.section(SensorsSection).transit.stations[0].stop_id == "CENTRAL"
     nodes = [Node(c.model_copy(update={"api": c.api.model_copy(update={"port": 0})}))
              for c in (t01_config.model_copy(update={"sensors": city.truck_section}),
                        hq_config)]
