@@ -23,10 +23,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fieldkit.analytics.count import StillCounter, mask_box, read_image, read_mask
+from fieldkit.analytics.count import StillCounter, read_image, read_mask
 from fieldkit.analytics.density import DensityCounter
 from fieldkit.analytics.detector import Detector
-from fieldkit.analytics.estimate import detector_estimate, fuse
+from fieldkit.analytics.estimate import detector_estimate
 from fieldkit.errors import ConfigError
 
 SETS = ("mall", "shanghaitech_b", "shanghaitech_a")
@@ -152,12 +152,11 @@ def run_count_bench(*, data: Path | None = None, limit: int | None = None,
         dets = counter.detections(image, s.mask)
         det_ms = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
-        mapped = counter.mapped(image, s.mask)
+        dmap = counter.density_map(image, s.mask)
         map_ms = (time.perf_counter() - started) * 1000
-        top, bottom = mask_box(s.mask, image.shape, 0)[1::2]
         found = {"detector": (detector_estimate(dets).count, det_ms),
-                 "density": (mapped, map_ms),
-                 "fused": (fuse(dets, mapped, bottom - top).count, det_ms + map_ms)}
+                 "density": (float(dmap.sum()), map_ms),
+                 "fused": (counter.fused(image, s.mask, dets, dmap).count, det_ms + map_ms)}
         groups = [f"{s.set} {s.split}"]
         if s.split == "held-out":
             lo, hi = next(b for b in BANDS if b[0] <= s.truth < b[1])

@@ -103,11 +103,22 @@ class StillCounter:
         imgsz = int(min(MAX_IMGSZ, max(self.detector.imgsz, -(-side // 32) * 32)))
         return inside(mask, self.detector.detect(image, roi=(x1, y1, x2, y2), imgsz=imgsz))
 
-    def mapped(self, image: np.ndarray, mask: np.ndarray | None) -> float:
+    def density_map(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        """The density map of the image (zero outside ``mask`` and its bounding box)."""
         assert self.density is not None
         x1, y1, x2, y2 = mask_box(mask, image.shape)
-        sub = None if mask is None else mask[y1:y2, x1:x2]
-        return self.density.count(image[y1:y2, x1:x2], sub)
+        out = np.zeros(image.shape[:2], np.float32)
+        out[y1:y2, x1:x2] = self.density.density(image[y1:y2, x1:x2])
+        if mask is not None:
+            out[~mask] = 0.0
+        return out
+
+    def fused(self, image: np.ndarray, mask: np.ndarray | None, dets: list[Detection],
+              dmap: np.ndarray) -> Estimate:
+        """The fused estimate from this image's detections and density map."""
+        top, bottom = mask_box(mask, image.shape, 0)[1::2]
+        total = float(dmap.sum())
+        return fuse(dets, total, bottom - top, on_boxes(dmap, dets) / total if total else 0.0)
 
     def count(self, image: np.ndarray, mask: np.ndarray | None, method: Choice) -> Counted:
         """People in ``image`` (inside ``mask``) by ``method``."""
@@ -115,8 +126,19 @@ class StillCounter:
         if method == "detector":
             est = detector_estimate(self.detections(image, mask))
         elif method == "density":
-            est = fuse([], self.mapped(image, mask), 0)
+            est = fuse([], float(self.density_map(image, mask).sum()), 0)
         else:
-            top, bottom = mask_box(mask, image.shape, 0)[1::2]
-            est = fuse(self.detections(image, mask), self.mapped(image, mask), bottom - top)
+            est = self.fused(image, mask, self.detections(image, mask),
+                             self.density_map(image, mask))
         return Counted(est, (time.perf_counter() - started) * 1000)
+
+
+def on_boxes(dmap: np.ndarray, detections: list[Detection],
+             offset: tuple[int, int] = (0, 0)) -> float:
+    """The map's mass on the detected boxes (``offset``: the map's origin in the frame)."""
+    covered = np.zeros(dmap.shape, bool)
+    ox, oy = offset
+    for d in detections:
+        covered[max(0, int(d.y1) - oy):max(0, int(d.y2) - oy),
+                max(0, int(d.x1) - ox):max(0, int(d.x2) - ox)] = True
+    return float(dmap[covered].sum())

@@ -6,8 +6,9 @@ map (:mod:`fieldkit.analytics.density`) counts crowds but over-counts close-ups 
 people in group photos read as 67-123) and smears a few scattered people. The switch:
 
 - people large in the picture (median box taller than ``CLOSE_SHARE`` of the region, a
-  scale CSRNet never saw: zidane.jpg reads 82 people, bus.jpg 63) and the map not reading a
-  crowd behind them (at most ``CLOSE_PER_BOX`` per box): the detector;
+  scale CSRNet never saw: zidane.jpg reads 82 people) with the map's mass mostly on them
+  (``CLOSE_ON_BOXES``: the map counts their faces and clothes many times over, not a crowd
+  behind them): the detector;
 - otherwise the density map (times the camera's self-calibrated scale), its band from the
   relative error measured on the tuning split, and never below what was detected: every
   confident box is a person;
@@ -36,10 +37,10 @@ CONFIDENT = 0.4
 #: Median box height, as a share of the region's height, above which people are too large
 #: for the density map (ShanghaiTech's near people: 0.28-0.30; zidane.jpg 0.79, bus.jpg 0.46).
 CLOSE_SHARE = 0.4
-#: A close-up the map over-counts reads 15-25 people per detected one (zidane.jpg, bus.jpg,
-#: the issue's group photos); ShanghaiTech A's IMG_105 (a big face before a crowd of 147)
-#: reads 65.
-CLOSE_PER_BOX = 30
+#: Share of the map's mass on the detected boxes above which the map is counting the
+#: detected people over and over (zidane.jpg: 0.78; ShanghaiTech B's near people: 0.34-0.39,
+#: the crowd behind them is not detected).
+CLOSE_ON_BOXES = 0.6
 #: Share of people a detector may miss before it saturates, per box (occlusion grows with
 #: the count): the detector's upper bound is n / (1 - MISS * min(1, n / SATURATES)).
 MISS = 0.6
@@ -89,9 +90,11 @@ def detector_estimate(detections: list[Detection] | int) -> Estimate:
     return Estimate(float(n), float(n), round(high, 1), "detector", n, None, uncertain)
 
 
-def fuse(detections: list[Detection], mapped: float | None, height: float) -> Estimate:
+def fuse(detections: list[Detection], mapped: float | None, height: float,
+         on_boxes: float = 0.0) -> Estimate:
     """One estimate from the detections in a region ``height`` pixels tall and the density
-    map's count there (already scaled; None: the map did not run)."""
+    map's count there (already scaled; None: the map did not run), ``on_boxes`` of whose
+    mass lies on the detected boxes."""
     if mapped is None:
         return detector_estimate(detections)
     n = len(detections)
@@ -99,7 +102,7 @@ def fuse(detections: list[Detection], mapped: float | None, height: float) -> Es
     m = max(0.0, mapped)
     m_low = max(0.0, m * (1 - DENSITY_REL_ERROR) - DENSITY_ABS_ERROR)
     m_high = m * (1 + DENSITY_REL_ERROR) + DENSITY_ABS_ERROR
-    if n and m <= CLOSE_PER_BOX * n and \
+    if n and on_boxes >= CLOSE_ON_BOXES and \
             float(np.median([d.height for d in detections])) >= CLOSE_SHARE * height:
         return Estimate(float(n), float(n), n * 1.5 + 2, "detector", n, round(m, 1))
     if sure > m_high:

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from fieldkit.analytics.config import CamerasSection
+from fieldkit.analytics.count import on_boxes
 from fieldkit.analytics.density import DensityCounter, default_weights_path
 from fieldkit.analytics.detector import Detection
 from fieldkit.analytics.estimate import ScaleCalibration, fuse
@@ -70,6 +71,8 @@ class ZoneCounter:
         self.scale = ScaleCalibration()
         self._mapped: dict[str, float] = {}
         """Zone -> people on the map (unscaled) at the last run."""
+        self._map: tuple[np.ndarray, tuple[int, int, int, int]] | None = None
+        """The last map (at the region's size) and the region."""
         self._mapped_t: float | None = None
         self._frame_height = 0.0
         self._masks: dict[tuple[int, int, int, int], dict[str, np.ndarray]] = {}
@@ -93,6 +96,7 @@ class ZoneCounter:
             return
         masks = self._zone_masks(box)
         self._mapped = {name: float(dmap[m].sum()) for name, m in masks.items()}
+        self._map = (dmap, box)
         self._mapped_t, self._frame_height = t, float(h)
         in_box = [d for d in detections if x1 <= d.foot[0] < x2 and y1 <= d.foot[1] < y2]
         self.scale.observe(in_box, float(dmap.sum()))
@@ -110,6 +114,14 @@ class ZoneCounter:
             self._masks = {box: masks}
         return masks
 
+    def _on_boxes(self, zone: Zone, detections: list[Detection], mapped: float) -> float:
+        """Share of the zone's map mass on its detected boxes."""
+        if self._map is None or mapped <= 0 or not detections:
+            return 0.0
+        dmap, box = self._map
+        inside = np.where(self._zone_masks(box)[zone.name], dmap, 0.0)
+        return on_boxes(inside, detections, (box[0], box[1])) / mapped
+
     def refine(self, states: list[ZoneState], detections: list[Detection],
                ground: np.ndarray | None, t: float) -> list[ZoneState]:
         """The zone states with the fused count, band and method."""
@@ -124,6 +136,7 @@ class ZoneCounter:
                                       strict=False)
                     if not np.isnan(g).any() and zone.contains(*g)]
             # A close-up is judged against the whole picture: a zone is a small part of it.
-            est = fuse(mine, mapped * self.scale.scale, self._frame_height)
+            est = fuse(mine, mapped * self.scale.scale, self._frame_height,
+                       self._on_boxes(zone, mine, mapped))
             out.append(st.with_estimate(est, zone.area_m2))
         return out
