@@ -45,6 +45,9 @@ def test_close_up_people_are_counted_by_the_detector() -> None:
     # Big people before a crowd the detector does not see: the map's mass is elsewhere.
     behind = fuse(boxes(3, height=400), 196.0, 683, on_boxes=0.35)
     assert behind.method == "density"
+    # Two huge boxes drawn over a dense crowd hold most of its map: still a crowd.
+    drawn_over = fuse(boxes(2, height=400), 700.0, 683, on_boxes=0.7)
+    assert drawn_over.method == "density"
 
 
 def test_a_saturated_detector_alone_says_so_and_widens_its_band() -> None:
