@@ -35,6 +35,7 @@ from fieldkit.events import CreatePayload
 from fieldkit.feed import EventFeed
 from fieldkit.parts import Installer
 from fieldkit.strict import describe
+from fieldkit.tasks import cancel_and_wait
 from fieldkit.views import ApplyView, HealthView, RejectionView, respond
 from fieldkit.views.openapi import openapi_json
 from fieldkit.views.requests import AssignBody, LinkBody, NoteBody, StatusBody
@@ -110,10 +111,12 @@ def _read_token(config: Config) -> str | None:
 
 
 async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[WORKER] = await LogWorker.open(app[CONFIG])
+    app[WORKER] = worker = await LogWorker.open(app[CONFIG])  # refuses a damaged store
     app[STARTED] = time.time()
+    checks = asyncio.create_task(worker.check_periodically(), name="fieldkit-integrity")
     yield
-    await app[WORKER].close()
+    await cancel_and_wait(checks)
+    await worker.close()
 
 
 async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -225,7 +228,8 @@ async def health(request: web.Request) -> web.Response:
     config, worker = request.app[CONFIG], request.app[WORKER]
     stats = await worker.call(worker.log.stats)
     return respond(HealthView(
-        status="ok", node=config.node.name, role=config.node.role, version=__version__,
+        status="ok", integrity=worker.integrity, node=config.node.name,
+        role=config.node.role, version=__version__,
         uptime_s=round(time.time() - request.app[STARTED], 1),
         public_key=worker.log.identity.public_key_b64, **stats))
 

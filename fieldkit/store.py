@@ -144,7 +144,11 @@ class Store:
         """Nothing to do: SQLite cannot notify; the feed polls the arrival cursor."""
 
     def integrity_check(self) -> str:
-        return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
+        """"ok", or the first problem SQLite finds (a page it cannot read at all too)."""
+        try:
+            return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
+        except sqlite3.DatabaseError as exc:
+            return str(exc)
 
 
 def _make_private(path: Path) -> None:

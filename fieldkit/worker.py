@@ -11,17 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 from fieldkit.config import Config
+from fieldkit.errors import StoreError
 from fieldkit.identity import Keyring, NodeIdentity
 from fieldkit.log import IncidentLog
 from fieldkit.store import open_node_store
 
+logger = logging.getLogger(__name__)
+
 #: Store threads over PostgreSQL: as many as its pool has connections.
 POSTGRES_THREADS = 8
+#: Seconds between integrity checks of a running node's store (one also runs at start).
+INTEGRITY_INTERVAL_S = 600.0
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -30,9 +37,13 @@ T = TypeVar("T")
 class LogWorker:
     """Owns the store thread(s) and the :class:`IncidentLog` used from them."""
 
-    def __init__(self, log: IncidentLog, executor: ThreadPoolExecutor, threads: int = 1) -> None:
+    def __init__(self, log: IncidentLog, executor: ThreadPoolExecutor, threads: int = 1,
+                 where: str = "") -> None:
         self.log = log
         self._executor = executor
+        self.where = where or "the store"
+        self.integrity = "ok"
+        """What the last integrity check found (or a read that hit a damaged page)."""
         # Bulk writes (foreign batches) take at most half the threads (two on SQLite: one
         # runs, one waits ready), so the thread queue never holds more than that many
         # ahead of a console's read.
@@ -49,18 +60,48 @@ class LogWorker:
         except BaseException:
             executor.shutdown(wait=False)
             raise
+        where = "database " + ((config.store.url and "store.url")
+                               or str(config.path(config.node.database)))
+        problem = await loop.run_in_executor(executor, store.integrity_check)
+        if problem != "ok":
+            await loop.run_in_executor(executor, store.close)
+            executor.shutdown(wait=False)
+            raise StoreError(damaged(where, problem))
         threads = 1
         if store.dialect == "postgresql":
             executor.shutdown(wait=True)
             threads = POSTGRES_THREADS
             executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fieldkit-store")
         return cls(IncidentLog(store, identity, keyring,
-                               max_skew_s=config.trust.max_clock_skew_s), executor, threads)
+                               max_skew_s=config.trust.max_clock_skew_s), executor, threads,
+                   where)
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run ``fn(*args, **kwargs)`` on the store thread."""
+        """Run ``fn(*args, **kwargs)`` on the store thread. A read that meets a damaged
+        page raises StoreError saying so (not a bare sqlite3 error: a 500)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        try:
+            return await loop.run_in_executor(self._executor,
+                                              functools.partial(fn, *args, **kwargs))
+        except sqlite3.DatabaseError as exc:
+            if type(exc) is not sqlite3.DatabaseError:  # subclasses: not damage
+                raise
+            self.integrity = str(exc)
+            raise StoreError(damaged(self.where, str(exc))) from exc
+
+    async def check_integrity(self) -> str:
+        """Run the store's integrity check now; the result is kept in :attr:`integrity`."""
+        problem = await self.call(self.log.store.integrity_check)
+        if problem != "ok" and problem != self.integrity:
+            logger.error("%s", damaged(self.where, problem))
+        self.integrity = problem
+        return problem
+
+    async def check_periodically(self, interval_s: float = INTEGRITY_INTERVAL_S) -> None:
+        """Check the store every ``interval_s`` until cancelled."""
+        while True:
+            await asyncio.sleep(interval_s)
+            await self.check_integrity()
 
     async def ingest(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """:meth:`call` for a bulk write (a batch of foreign events), a few at a time."""
@@ -70,3 +111,11 @@ class LogWorker:
     async def close(self) -> None:
         await self.call(self.log.store.close)
         self._executor.shutdown(wait=True)
+
+
+def damaged(where: str, problem: str) -> str:
+    """What a crew is told about a damaged store, and what to do."""
+    return (f"{where} is damaged ({problem[:200]}); fieldkit will not use it. Stop the "
+            "node, move the file aside (keep it), and before anything writes to this node "
+            "import a bundle from HQ or another truck (`fieldkit sync export` there, "
+            "`fieldkit sync import` here): it brings this node's own events back too")
