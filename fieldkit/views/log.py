@@ -17,8 +17,9 @@ class HealthView(View):
     """``GET /api/health``: who this node is and what its log holds."""
 
     status: Literal["ok"] = Field(description="Always ok: the node answered")
-    integrity: str = Field(description="ok, or what the store's integrity check (at start "
-                                       "and every 10 min) or a read found damaged")
+    integrity: str = Field("unknown", description=(
+        "ok, or what the store's integrity check (at start and every 10 min) or a read "
+        "found damaged; unknown from a node older than this field"))
     node: str = Field(description="This node's name")
     role: Literal["truck", "hq"] = Field(description="truck or hq")
     version: str = Field(description="fieldkit version")
