@@ -85,6 +85,13 @@ class SyncSection(Section):
         description="Signed requests older or newer than this are refused as replays",
     )
 
+    def peer_urls(self, own_name: str) -> dict[str, str]:
+        """Peers from the config: name -> URL, HQ included (unless this node is HQ)."""
+        peers = {p.name: p.url for p in self.peers}
+        if self.hq is not None and self.hq_url is not None and self.hq != own_name:
+            peers[self.hq] = self.hq_url
+        return peers
+
     @model_validator(mode="after")
     def _peers_unique(self) -> SyncSection:
         names = [p.name for p in self.peers]

@@ -265,15 +265,6 @@ def _error_of(data: bytes) -> str:
 # --- node runtime ------------------------------------------------------------------------
 
 
-def configured_peers(config: Config) -> dict[str, str]:
-    """Peers from the config: name -> URL (HQ included)."""
-    sync = config.section(SyncSection)
-    peers = {p.name: p.url for p in sync.peers}
-    if sync.hq is not None and sync.hq_url is not None and sync.hq != config.node.name:
-        peers[sync.hq] = sync.hq_url
-    return peers
-
-
 def install_sync(app: web.Application) -> None:
     """Add the sync routes and a cleanup context (engine, scheduler, discovery) to the
     node's API application."""
@@ -301,7 +292,7 @@ def install_sync(app: web.Application) -> None:
         app[ENGINE] = engine
         app[VERIFIER] = RequestVerifier(trust, sync.max_clock_skew_s * 1000)
         http = aiohttp.ClientSession()
-        static = configured_peers(config)
+        static = sync.peer_urls(config.node.name)
         discovered: dict[str, str] = {}
 
         def transport(name: str, url: str) -> HttpTransport:
@@ -331,7 +322,7 @@ def install_sync(app: web.Application) -> None:
 
 async def sync_once(config: Config, peer: str, url: str | None = None) -> SessionReport:
     """One session with ``peer`` from outside the node process (`fieldkit sync now`)."""
-    peers = configured_peers(config)
+    peers = config.section(SyncSection).peer_urls(config.node.name)
     url = url or peers.get(peer)
     if url is None:
         raise SyncError(f"no URL for peer {peer!r}: configured peers are "

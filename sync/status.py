@@ -11,7 +11,7 @@ from typing import Any
 
 from fieldkit.config import Config
 from fieldkit.log import IncidentLog
-from sync.http import configured_peers
+from sync.config import SyncSection
 from sync.peerstate import age_s, oldest_pending_ms, peer_records
 from sync.protocol import pending
 from sync.roster import Trust
@@ -20,7 +20,7 @@ from sync.scope import offer_filter
 
 def peer_status(config: Config, log: IncidentLog, trust: Trust) -> list[dict[str, Any]]:
     records = peer_records(log)
-    urls = configured_peers(config)
+    urls = config.section(SyncSection).peer_urls(config.node.name)
     mine = log.version_vector()
     rows = []
     for name in sorted(set(records) | set(urls)):

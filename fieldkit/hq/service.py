@@ -30,7 +30,7 @@ from fieldkit.hq.cap import alertable, cap_xml
 from fieldkit.hq.config import HqSection
 from fieldkit.hq.cot import CotPublisher, TakClient, tak_context, truck_position
 from fieldkit.hq.fleet import fleet_picture
-from fieldkit.hq.fusion import Footprint, camera_footprints, live_drones, take_call
+from fieldkit.hq.fusion import DronePosition, Footprint, camera_footprints, live_drones, take_call
 from fieldkit.hq.geojson import picture_geojson
 from fieldkit.views import CallView, CapListView, CapRef, FleetView, GeoJsonView, respond
 
@@ -96,23 +96,22 @@ async def post_call(request: web.Request) -> web.Response:
 async def get_fleet(request: web.Request) -> web.Response:
     config, worker = request.app[CONFIG], request.app[WORKER]
     picture = await worker.call(fleet_picture, worker.log, config.node.name, wall_ms())
-    picture["live"] = _live(request.app)
+    drones = await worker.call(live_drones, worker.log.store.conn, wall_ms(),
+                               config.section(HqSection).drone_max_age_s)
+    picture["live"] = _live(request.app, drones)
     return respond(FleetView.model_validate(picture))
 
 
-def _live(app: web.Application) -> dict[str, Any]:
-    """What this node's own running parts report right now."""
-    from drone.service import DRONES
+def _live(app: web.Application, drones: list[DronePosition]) -> dict[str, Any]:
+    """What this node's own running parts report right now: its cameras, and its drones
+    as last sampled into the store (the drones part writes them; hq never imports it)."""
     from fieldkit.analytics.service import CAMERAS
 
-    live: dict[str, Any] = {"cameras": {}, "drones": []}
+    live: dict[str, Any] = {"cameras": {}, "drones": [
+        {"name": d.vehicle, "lat": d.lat, "lon": d.lon} for d in drones]}
     cameras = app.get(CAMERAS)
     if cameras is not None and cameras.runtime is not None:
         live["cameras"] = cameras.runtime.health()
-    drones = app.get(DRONES)
-    if drones is not None:
-        live["drones"] = [{"name": s.vehicle, "lat": s.lat, "lon": s.lon}
-                          for s in drones.latest.values()]
     return live
 
 
