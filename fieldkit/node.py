@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from enum import StrEnum
 
 from aiohttp import web
@@ -86,13 +87,16 @@ class Node:
         return self._app[WORKER]
 
 
-async def run_until_signalled(node: Node) -> None:
-    """Start ``node``, serve until SIGINT or SIGTERM, then stop it."""
+async def run_until_signalled(node: Node, on_started: Callable[[], object] | None = None
+                              ) -> None:
+    """Start ``node`` (then call ``on_started``), serve until SIGINT or SIGTERM, stop it."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await node.start()
+    if on_started is not None:
+        on_started()
     try:
         await stop.wait()
     finally:

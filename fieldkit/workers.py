@@ -5,9 +5,11 @@ parts) on its own event loop and store pool, listening on the same port with
 SO_REUSEPORT: the kernel spreads connections over them, so signature verification of
 sync batches runs on every core. The parent only reserves the port (bound, never
 listening, so it takes no connections), restarts a worker that dies, and stops them all
-on SIGINT/SIGTERM. Per-origin locks in the store keep concurrent sync sessions from
-losing, duplicating or reordering any origin's events; LISTEN/NOTIFY wakes every
-worker's live streams whichever worker took the write.
+on SIGINT/SIGTERM. A worker that dies before it listens means the node cannot start
+(a config or database problem): the parent stops them all rather than loop. Per-origin
+locks in the store keep concurrent sync sessions from losing, duplicating or reordering
+any origin's events; LISTEN/NOTIFY wakes every worker's live streams whichever worker
+took the write.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ import logging
 import multiprocessing
 import signal
 import socket
-import time
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from types import FrameType
 
@@ -30,8 +32,6 @@ from fieldkit.logsetup import setup_logging
 logger = logging.getLogger(__name__)
 
 STOP_GRACE_S = 10.0
-#: A worker that dies sooner than this after starting stops them all (no restart loop).
-MIN_UPTIME_S = 2.0
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
@@ -48,14 +48,14 @@ def reserve_port(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker_main(node_dir: Path, port: int, index: int) -> None:
+def _worker_main(node_dir: Path, port: int, index: int, ready: EventType) -> None:
     from fieldkit.node import Node, run_until_signalled
 
     config = load_config(node_dir)
     setup_logging(config.logging.level)
     config = config.model_copy(update={"api": config.api.model_copy(update={"port": port})})
     logger.info("API worker %d starting", index)
-    asyncio.run(run_until_signalled(Node(config, reuse_port=True)))
+    asyncio.run(run_until_signalled(Node(config, reuse_port=True), on_started=ready.set))
 
 
 def check_workers(config: Config, count: int) -> None:
@@ -78,13 +78,13 @@ def run_workers(node_dir: Path, count: int) -> None:
         nonlocal stopping
         stopping = True
 
-    started: dict[int, float] = {}
+    ready: dict[int, EventType] = {}
 
     def start(index: int) -> BaseProcess:
-        process = ctx.Process(target=_worker_main, args=(node_dir, port, index),
+        ready[index] = ctx.Event()
+        process = ctx.Process(target=_worker_main, args=(node_dir, port, index, ready[index]),
                               name=f"fieldkit-worker-{index}")
         process.start()
-        started[index] = time.monotonic()
         return process
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -96,7 +96,7 @@ def run_workers(node_dir: Path, count: int) -> None:
             wait([w.sentinel for w in workers.values()], timeout=0.2)
             for index, worker in list(workers.items()):
                 if not worker.is_alive() and not stopping:
-                    if time.monotonic() - started[index] < MIN_UPTIME_S:
+                    if not ready[index].is_set():
                         raise RuntimeError(f"API worker {index} exited at start with "
                                            f"{worker.exitcode}: see its log above")
                     logger.warning("API worker %d (pid %s) exited with %s: restarting it",

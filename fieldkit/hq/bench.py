@@ -44,6 +44,7 @@ BATCH = 500
 EVENTS_PER_INCIDENT = 20
 CONSOLE_PERIOD_S = 0.5
 START_TIMEOUT_S = 120.0
+PUSH_GIVE_UP_S = 120.0
 #: The bench's clock: every run signs the same timeline.
 EPOCH_MS = 1_790_000_000_000
 
@@ -161,8 +162,10 @@ class HqProcess:
 
 async def push(session: aiohttp.ClientSession, url: str, body: bytes) -> int:
     """POST one batch until HQ acknowledges it (a worker may die under it: retry, as a
-    truck's sync does); returns the events HQ newly applied."""
-    while True:
+    truck's sync does); returns the events HQ newly applied. An HQ that acknowledges
+    nothing for ``PUSH_GIVE_UP_S`` is down, not busy: RuntimeError."""
+    deadline = time.monotonic() + PUSH_GIVE_UP_S
+    while time.monotonic() < deadline:
         try:
             async with session.post(f"{url}/api/events", data=body,
                                     headers={"Content-Type": "application/json"}) as response:
@@ -173,6 +176,7 @@ async def push(session: aiohttp.ClientSession, url: str, body: bytes) -> int:
         except (aiohttp.ClientError, TimeoutError):
             pass
         await asyncio.sleep(0.2)
+    raise RuntimeError(f"HQ at {url} acknowledged no batch for {PUSH_GIVE_UP_S:.0f} s")
 
 
 @dataclass
