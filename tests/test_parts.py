@@ -15,16 +15,10 @@ from fieldkit.errors import ConfigError
 from fieldkit.parts import Part, installed_parts
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("fieldkit", "drone", "sync", "tui", "sensors")
-PART_PACKAGES = ("drone", "sync", "tui", "sensors")
+PACKAGES = ("fieldkit", "drone", "sync", "tui", "sensors", "demo")
+PART_PACKAGES = ("drone", "sync", "tui", "sensors", "demo")
 #: Parts that still live inside the fieldkit package; they may use other parts.
 PARTS_IN_FIELDKIT = ("fieldkit.analytics", "fieldkit.hardware", "fieldkit.hq")
-#: Core modules that still import parts, each with why: the list may only shrink.
-KNOWN = {
-    # The whole-fleet demo and its console start a drone, a second truck, HQ and the city.
-    ("fieldkit.demo", "drone.demo"), ("fieldkit.demo", "sensors.demo"),
-    ("fieldkit.demo", "sync.demo"), ("fieldkit.cli", "tui.cli"),
-}
 
 
 def _modules() -> dict[str, Path]:
@@ -108,8 +102,20 @@ def test_the_core_imports_no_part():
     core = [m for m in graph if m.split(".")[0] == "fieldkit"
             and not m.startswith(PARTS_IN_FIELDKIT)]
     upward = {(m, t) for m in core for t in graph[m] if t.split(".")[0] in PART_PACKAGES}
-    assert upward - KNOWN == set()
-    assert upward >= KNOWN, "a known exception is gone: remove it from KNOWN"
+    assert upward == set()
+
+
+def test_nothing_imports_the_demo():
+    """The demo sits above every part; `fieldkit demo` reaches it through its entry point."""
+    graph = _graph()
+    assert {(m, t) for m, targets in graph.items() if m.split(".")[0] != "demo"
+            for t in targets if t.split(".")[0] == "demo"} == set()
+
+
+def test_the_graph_sees_an_import_made_on_use():
+    """An import inside a function counts: importing a part late is still importing it."""
+    tree = ast.parse("def f():\n    from drone.demo import DemoDrone\n")
+    assert _imports(tree, _modules()) == {"drone.demo"}
 
 
 def test_the_cycle_finder_finds_one():
@@ -119,7 +125,7 @@ def test_the_cycle_finder_finds_one():
 def test_every_part_is_installed_with_its_section():
     parts = {p.name: p for p in installed_parts()}
     assert set(parts) >= {"cameras", "drones", "webrtc", "hardware", "sync", "hq", "sensors",
-                          "console"}
+                          "console", "demo"}
     for name, part in parts.items():
         assert isinstance(part, Part)
         if part.section is not None:

@@ -1,4 +1,4 @@
-"""`fieldkit tui`, `fieldkit bench tui` and the console of `fieldkit demo`.
+"""`fieldkit tui` and `fieldkit bench tui`.
 
 ``fieldkit.cli`` registers these lazily (by ``module:attr`` name), so importing
 ``fieldkit`` never imports this package or textual.
@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from pathlib import Path
@@ -16,7 +15,6 @@ import click
 from fieldkit.config import load_config
 from fieldkit.errors import FieldkitError
 from fieldkit.logsetup import setup_logging
-from fieldkit.tasks import cancel_and_wait
 from tui._app import FieldkitApp
 from tui._client import ClientError, NodeClient, read_token
 
@@ -64,35 +62,6 @@ def tui(url: str | None, token_file: Path | None, node_dir: Path, bell: bool,
         raise click.ClickException(str(exc)) from exc
     console_logging()
     FieldkitApp(NodeClient(target, token), bell=bell, high_contrast=high_contrast).run()
-
-
-def run_demo_console(root: Path, seed: int, duration: float | None = None) -> None:
-    """`fieldkit demo` with the console: the demo's nodes and scripted crews run in the
-    console's event loop (in ``root``, logging as the caller set up); quitting the
-    console stops them, and the end of the demo (``duration``) closes the console."""
-    from fieldkit.demo import run_demo
-
-    async def main() -> None:
-        ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        demo = asyncio.create_task(run_demo(root, duration=duration, seed=seed, echo=None,
-                                            on_ready=ready.set_result))
-        waiting = asyncio.ensure_future(ready)
-        await asyncio.wait({demo, waiting}, return_when=asyncio.FIRST_COMPLETED)
-        if demo.done():
-            waiting.cancel()
-            demo.result()  # raises why the demo could not start
-            return
-        app = FieldkitApp(NodeClient(waiting.result()))
-        console = asyncio.create_task(app.run_async())
-        try:
-            await asyncio.wait({demo, console}, return_when=asyncio.FIRST_COMPLETED)
-            if not console.done():
-                app.exit()
-            await console
-        finally:
-            await cancel_and_wait(demo)
-
-    asyncio.run(main())
 
 
 @click.command("tui")

@@ -448,7 +448,7 @@ def unused_tcp_port() -> int:
 
 async def test_demo_node_feeds_the_console(tmp_path):
     """`fieldkit demo` (not headless): the console follows the demo node it reports."""
-    from fieldkit.demo import run_demo
+    from demo.run import run_demo
 
     ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     demo = asyncio.create_task(run_demo(tmp_path, duration=None, seed=7, echo=None,

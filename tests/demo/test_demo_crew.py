@@ -7,7 +7,7 @@ import time
 
 import aiohttp
 
-from fieldkit.democrew import CAMERA, Crews, Step
+from demo.crew import CAMERA, Crews, Step
 from fieldkit.node import Node
 
 

@@ -1,8 +1,8 @@
 """`fieldkit demo`: a truck node with a synthetic camera and a simulated drone, a second
 truck and HQ, all on loopback, and the crew console unless headless.
 
-Scripted crews act through the trucks' own HTTP APIs (:mod:`fieldkit.democrew`) and the
-story is read back from the live event streams (:mod:`fieldkit.demotimeline`), so the
+Scripted crews act through the trucks' own HTTP APIs (:mod:`demo.crew`) and the
+story is read back from the live event streams (:mod:`demo.timeline`), so the
 demo exercises what real clients use.
 """
 
@@ -20,11 +20,11 @@ from typing import Any
 
 import aiohttp
 
+from demo.crew import ORIGIN, Crews, script
+from demo.timeline import Echo, Timeline
 from drone.demo import DEMO_DRONE, DemoDrone, free_udp_port
 from fieldkit.analytics.demo import DEMO_CAMERA, camera_summary, demo_cameras
 from fieldkit.config import CONFIG_FILE, Config, load_config
-from fieldkit.democrew import ORIGIN, Crews, script
-from fieldkit.demotimeline import Echo, Timeline
 from fieldkit.node import Node
 from fieldkit.nodedir import init_node_dir
 from fieldkit.tasks import cancel_and_wait

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from fieldkit.demotimeline import Timeline, _zone_line
+from demo.timeline import Timeline, _zone_line
 from fieldkit.views.parts import ZoneView
 
 
