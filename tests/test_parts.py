@@ -132,13 +132,14 @@ def test_every_part_is_installed_with_its_section():
             assert part.section.__doc__, f"{name}: its section documents itself"
 
 
-def test_a_node_with_only_the_log_and_api_loads_no_heavy_part(node_dir):
-    """Issue 13 item 2: no aiortc, av, pymavlink, cv2 or torch unless a part needs them."""
-    (node_dir / "fieldkit.toml").write_text(
-        (node_dir / "fieldkit.toml").read_text() + "\n[webrtc]\nenabled = false\n")
+def test_a_default_node_loads_no_heavy_part(node_dir):
+    """Issue 13 item 2: no aiortc, av, pymavlink, cv2 or torch unless a part needs them.
+    The webrtc part is on by default, but with no publisher no session can open: it
+    refuses offers without loading the WebRTC stack."""
     code = textwrap.dedent(f"""
         import asyncio, sys
         from pathlib import Path
+        import aiohttp
         from fieldkit.config import load_config
         from fieldkit.node import Node
 
@@ -148,15 +149,25 @@ def test_a_node_with_only_the_log_and_api_loads_no_heavy_part(node_dir):
                 update={{"port": 0}})}})
             node = Node(config)
             await node.start()
-            await node.stop()
+            try:
+                async with aiohttp.ClientSession(node.url) as http:
+                    async with http.post("/whip", data="v=0", headers={{
+                            "Content-Type": "application/sdp",
+                            "Authorization": "Bearer not-a-pilot-token-000"}}) as resp:
+                        print(resp.status, (await resp.json())["error"])
+                    async with http.get("/api/webrtc") as resp:
+                        print(resp.status, await resp.json())
+            finally:
+                await node.stop()
 
         asyncio.run(main())
-        print(sorted(m for m in ("aiortc", "av", "pymavlink", "cv2", "torch")
+        print(sorted(m for m in ("aiortc", "av", "aioice", "pymavlink", "cv2", "torch")
                      if m in sys.modules))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout
-    assert out.strip().splitlines()[-1] == "[]"
+    assert out.strip().splitlines()[-3:] == [
+        "403 this token is not allowed to publish here", "200 {'sessions': []}", "[]"]
 
 
 def test_a_part_that_cannot_load_is_named(monkeypatch):

@@ -286,6 +286,3 @@ class DroneFeeds:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._detector
 
-
-DRONE_FEEDS = web.AppKey("drone_feeds", DroneFeeds)
-"""Set by the WHIP part when frames go to analytics (the node's default)."""

@@ -18,17 +18,22 @@ from __future__ import annotations
 import asyncio
 import hmac
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from drone.video.analytics import DRONE_FEEDS
 from fieldkit.analytics.config import CamerasSection
-from fieldkit.analytics.picture import draw_snapshot
 from fieldkit.appkeys import CONFIG
 from fieldkit.views import respond
 from fieldkit.views.parts import FeedRef, LiveFeedsView
 
+if TYPE_CHECKING:  # numpy and cv2 load with the first drone feed
+    from drone.video.analytics import DroneFeeds
+
 _PAGE = Path(__file__).with_name("live.html")
+
+DRONE_FEEDS: web.AppKey[DroneFeeds] = web.AppKey("drone_feeds")
+"""Set by the WHIP part when a publisher's frames go to analytics (the node's default)."""
 
 
 def install_live(app: web.Application) -> None:
@@ -85,6 +90,8 @@ async def feed_picture(request: web.Request) -> web.Response:
     if drone is not None:
         live = drone.live()
         if live is not None:
+            from fieldkit.analytics.picture import draw_snapshot  # with the feed: cv2 loaded
+
             image, tracks = live
             jpeg = await asyncio.to_thread(draw_snapshot, image, [], tracks, [],
                                            blur=request.app[CONFIG].section(CamerasSection).blur_faces)

@@ -1,6 +1,7 @@
 """The webrtc part: drone video on the WHIP endpoint, the pilots' page and the live view
-(its entry point in the ``fieldkit.parts`` group). Light: aiortc loads only when a node
-enables the part (``[webrtc] enabled``, the default)."""
+(its entry point in the ``fieldkit.parts`` group). Light: the node imports its installer
+when it enables the part (``[webrtc] enabled``, the default), and aiortc, av and cv2 load
+only when the part starts with a publisher configured."""
 
 from __future__ import annotations
 

@@ -20,26 +20,30 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import importlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from drone.video.config import WebRTCSection, WhipPublisherSection
-from drone.video.ice import ice_addresses
-from drone.video.session import IceRestartUnsupported, SdpError, WhipSession
-from drone.video.sink import FrameSink
+from drone.video.live import DRONE_FEEDS, install_live
 from fieldkit.analytics.service import CAMERAS
 from fieldkit.appkeys import CONFIG
 from fieldkit.config import Config
 from fieldkit.errors import ConfigError
 from fieldkit.views import WebrtcView, respond
 
+if TYPE_CHECKING:  # aiortc, av and cv2 load when the part starts with a publisher
+    from drone.video.session import WhipSession
+    from drone.video.sink import FrameSink
+
 logger = logging.getLogger(__name__)
 
-SinkFactory = Callable[[WhipPublisherSection], FrameSink]
+SinkFactory = Callable[[WhipPublisherSection], "FrameSink"]
 """Makes the sink of a new session of the given publisher."""
 
 MAX_SDP_BYTES = 64 * 1024
@@ -81,12 +85,13 @@ class WhipServer:
 
     :param settings: the ``[webrtc]`` section.
     :param tokens: (token, publisher) pairs (:func:`read_tokens`).
-    :param sink_factory: makes each new session's frame sink.
+    :param sink_factory: makes each new session's frame sink; None when no publisher is
+        configured (no session can open).
     """
 
     def __init__(self, settings: WebRTCSection,
                  tokens: list[tuple[str, WhipPublisherSection]],
-                 sink_factory: SinkFactory) -> None:
+                 sink_factory: SinkFactory | None) -> None:
         self.settings = settings
         self._tokens = tokens
         self.sink_factory = sink_factory
@@ -112,6 +117,9 @@ class WhipServer:
         return found
 
     async def open(self, publisher: WhipPublisherSection, offer: str) -> WhipSession:
+        from drone.video.session import SdpError, WhipSession  # loaded at the part's start
+
+        assert self.sink_factory is not None  # authenticate() found a publisher
         if len(self.sessions) >= self.settings.max_sessions:
             raise WhipError(503, f"already {len(self.sessions)} publishers (webrtc.max_sessions)")
         session_id = secrets.token_urlsafe(12)
@@ -181,20 +189,30 @@ def install_webrtc(app: web.Application, sink_factory: SinkFactory | None = None
     app.router.add_delete("/whip/sessions/{id}", delete_session)
     app.router.add_get("/api/webrtc", list_sessions)
     app.router.add_get("/publish", publish_page)
-    from drone.video.live import install_live
-
     install_live(app)  # /live: every feed, cameras and drones, with detections drawn
 
 
 async def _whip_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    if not config.section(WebRTCSection).enabled:
+    settings = config.section(WebRTCSection)
+    if not settings.enabled:
         yield
         return
+    tokens = read_tokens(config)
+    if not tokens:
+        # Nobody may publish, so no session can open: aiortc, av and the drone analytics
+        # stay unloaded (a default node starts lean); every offer is refused (403).
+        app[WHIP] = WhipServer(settings, tokens, None)
+        yield
+        return
+    # Load the WebRTC stack now rather than on a pilot's first offer.
+    importlib.import_module("drone.video.session")
+    from drone.video.ice import ice_addresses
+
     factory = app.get(SINKS)
     feeds = None
     if factory is None:
-        from drone.video.analytics import DRONE_FEEDS, DroneFeeds
+        from drone.video.analytics import DroneFeeds
 
         feeds = DroneFeeds(app)
         app[DRONE_FEEDS] = feeds
@@ -202,9 +220,9 @@ async def _whip_ctx(app: web.Application) -> AsyncIterator[None]:
         if CAMERAS in app:  # listed with the cameras in GET /api/cameras
             app[CAMERAS].feeds.append(
                 lambda: {name: feed.view() for name, feed in feeds.feeds.items()})
-    server = WhipServer(config.section(WebRTCSection), read_tokens(config), factory)
+    server = WhipServer(settings, tokens, factory)
     app[WHIP] = server
-    with ice_addresses(config.section(WebRTCSection).ice_addresses):
+    with ice_addresses(settings.ice_addresses):
         try:
             yield
         finally:
@@ -265,6 +283,8 @@ async def patch_session(request: web.Request) -> web.Response:
         server = _server(request)
         publisher = server.authenticate(request.headers.get("Authorization"))
         session = server.session_for(request.match_info["id"], publisher)
+        from drone.video.session import IceRestartUnsupported, SdpError  # already loaded
+
         if request.content_type != "application/trickle-ice-sdpfrag":
             raise WhipError(415, "PATCH takes application/trickle-ice-sdpfrag")
         try:

@@ -15,8 +15,9 @@ from drone.config import DronesSection
 from drone.service import DRONES
 from drone.service import setup as install_drones
 from drone.sim import SimSettings, SimVehicle
-from drone.video.analytics import DRONE_FEEDS, DroneFeeds
+from drone.video.analytics import DroneFeeds
 from drone.video.config import WebRTCSection, WhipPublisherSection
+from drone.video.live import DRONE_FEEDS
 from drone.video.publish import PatternTrack, Publisher
 from drone.video.whip import install_webrtc
 from fieldkit.config import Config

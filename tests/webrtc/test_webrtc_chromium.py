@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from webrtchelp import TOKENS, whip_server
 
-from drone.video.analytics import DRONE_FEEDS, DroneFeeds
+from drone.video.analytics import DroneFeeds
+from drone.video.live import DRONE_FEEDS
 from drone.video.whip import install_webrtc
 from fieldkit.config import Config
 from fieldkit.node import Node
