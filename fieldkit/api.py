@@ -10,6 +10,7 @@ nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from fieldkit import __version__, wirejson
 from fieldkit.apiguard import bearer_matches, browser_guard
 from fieldkit.appkeys import CONFIG, FEED, STARTED, WORKER
+from fieldkit.background import Job, install_role
 from fieldkit.config import Config
 from fieldkit.errors import (
     ConfigError,
@@ -56,12 +58,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
 
 
-def create_app(config: Config, parts: Sequence[Installer] = ()) -> web.Application:
+def create_app(config: Config, parts: Sequence[Installer] = (),
+               jobs: Sequence[Job] = ()) -> web.Application:
     """The API application for the node described by ``config``, with ``parts`` plugged in
-    (see :mod:`fieldkit.parts`).
+    and their background ``jobs`` (see :mod:`fieldkit.parts`).
 
     The store, its thread and the live feed are opened in ``cleanup_ctx`` first; each
-    part's context comes after them (so it can use both) and is closed before them.
+    part's context comes after them (so it can use both) and is closed before them; the
+    background jobs (with the store's periodic integrity check) start last, in the one
+    process per database that holds their role (:mod:`fieldkit.background`).
     """
     token = _read_token(config)
     app = web.Application(
@@ -74,6 +79,7 @@ def create_app(config: Config, parts: Sequence[Installer] = ()) -> web.Applicati
     app.on_shutdown.append(_end_streams)
     for install in parts:
         install(app)
+    install_role(app, (integrity_job, *jobs), config.store.url)
     app.add_routes([
         web.get("/api/openapi.json", openapi_json),
         web.get("/api/health", health),
@@ -113,10 +119,17 @@ def _read_token(config: Config) -> str | None:
 async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
     app[WORKER] = worker = await LogWorker.open(app[CONFIG])  # refuses a damaged store
     app[STARTED] = time.time()
-    checks = asyncio.create_task(worker.check_periodically(), name="fieldkit-integrity")
+    yield
+    await worker.close()
+
+
+@contextlib.asynccontextmanager
+async def integrity_job(app: web.Application) -> AsyncIterator[None]:
+    """Every process checks the store when it opens it; the periodic check reads the
+    whole log, so once per database."""
+    checks = asyncio.create_task(app[WORKER].check_periodically(), name="fieldkit-integrity")
     yield
     await cancel_and_wait(checks)
-    await worker.close()
 
 
 async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:

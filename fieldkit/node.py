@@ -15,8 +15,9 @@ from aiohttp import web
 
 from fieldkit.api import create_app
 from fieldkit.appkeys import WORKER
+from fieldkit.background import Job
 from fieldkit.config import Config
-from fieldkit.parts import Installer, enabled_installers
+from fieldkit.parts import Installer, enabled_installers, enabled_jobs
 from fieldkit.worker import LogWorker
 
 logger = logging.getLogger(__name__)
@@ -32,13 +33,18 @@ class Node:
     """One fieldkit node. ``async start()``, ``async stop()`` (safe to call twice)."""
 
     def __init__(self, config: Config, parts: tuple[Installer, ...] | None = None,
-                 reuse_port: bool = False) -> None:
+                 jobs: tuple[Job, ...] | None = None, reuse_port: bool = False) -> None:
         """``parts``: the installers to run beside the API (default: those of the parts
-        ``config`` enables, in start order; they stop in reverse). ``reuse_port``: share
+        ``config`` enables, in start order; they stop in reverse). ``jobs``: their
+        background jobs (default: the enabled parts' when ``parts`` is the default, else
+        none), run once per database (:mod:`fieldkit.background`). ``reuse_port``: share
         the port with other API workers (:mod:`fieldkit.workers`)."""
         self.config = config
         self.reuse_port = reuse_port
         self._parts = enabled_installers(config) if parts is None else parts
+        if jobs is None:
+            jobs = enabled_jobs(config) if parts is None else ()
+        self._jobs = jobs
         self.state = NodeState.NEW
         self._runner: web.AppRunner | None = None
         self._app: web.Application | None = None
@@ -51,7 +57,7 @@ class Node:
     async def start(self) -> None:
         if self.state is not NodeState.NEW:
             raise RuntimeError(f"cannot start a node in state {self.state}")
-        self._app = create_app(self.config, self._parts)
+        self._app = create_app(self.config, self._parts, self._jobs)
         # access_log=None: request lines could carry query tokens one day; keep logs clean.
         self._runner = web.AppRunner(self._app, access_log=None)
         await self._runner.setup()

@@ -29,6 +29,7 @@ from fieldkit.errors import ConfigError
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from fieldkit.background import Job
     from fieldkit.config.root import Config
 
 GROUP = "fieldkit.parts"
@@ -65,7 +66,12 @@ class Part:
     section: type[BaseModel] | None = None
     """Its ``[name]`` section of ``fieldkit.toml``, validated with every config."""
     install: str | None = None
-    """``"module:function"`` of its :data:`Installer`; None: the part only adds commands."""
+    """``"module:function"`` of its :data:`Installer`: what serves requests (routes, state
+    they read), run in every API worker; None: the part serves nothing."""
+    background: str | None = None
+    """``"module:function"`` of its background :data:`~fieldkit.background.Job` (sessions it
+    starts, subscriptions, probes, senders): run by one process per database
+    (:mod:`fieldkit.background`), never once per API worker."""
     enabled: Callable[[Config], bool] = _always
     """Whether the node runs it under this config (its installer is imported only then)."""
     commands: tuple[Command, ...] = ()
@@ -104,3 +110,9 @@ def enabled_installers(config: Config) -> tuple[Installer, ...]:
     """The installers of the parts ``config`` enables, in start order."""
     return tuple(p.installer() for p in installed_parts()
                  if p.install is not None and p.enabled(config))
+
+
+def enabled_jobs(config: Config) -> tuple[Job, ...]:
+    """The background jobs of the parts ``config`` enables, in start order."""
+    return tuple(load_target(p.background) for p in installed_parts()
+                 if p.background is not None and p.enabled(config))

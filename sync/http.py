@@ -17,6 +17,7 @@ or :class:`~sync.errors.AuthError`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -46,7 +47,6 @@ logger = logging.getLogger(__name__)
 PREFIX = "/sync/v1"
 ENGINE = web.AppKey("sync_engine", SyncEngine)
 VERIFIER = web.AppKey("sync_verifier", RequestVerifier)
-SCHEDULER = web.AppKey("sync_scheduler", SyncScheduler)
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _MIME_RE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
 BATCH_TYPE = "application/x-fieldkit-batch"
@@ -266,8 +266,8 @@ def _error_of(data: bytes) -> str:
 
 
 def install_sync(app: web.Application) -> None:
-    """Add the sync routes and a cleanup context (engine, scheduler, discovery) to the
-    node's API application."""
+    """Add the sync routes and a cleanup context (the engine that answers peers) to the
+    node's API application; :func:`sessions_job` starts sessions."""
     config = app[CONFIG]
     app.add_routes(sync_routes())
 
@@ -288,36 +288,44 @@ def install_sync(app: web.Application) -> None:
         runner, sync = app[WORKER], config.section(SyncSection)
         trust = await runner.call(open_trust, runner.log, config.trust.nodes, sync.hq,
                                   config.node.role)
-        engine = SyncEngine(runner, trust, sync, app[FEED].wake)
-        app[ENGINE] = engine
+        app[ENGINE] = SyncEngine(runner, trust, sync, app[FEED].wake)
         app[VERIFIER] = RequestVerifier(trust, sync.max_clock_skew_s * 1000)
-        http = aiohttp.ClientSession()
-        static = sync.peer_urls(config.node.name)
-        discovered: dict[str, str] = {}
-
-        def transport(name: str, url: str) -> HttpTransport:
-            return HttpTransport(http, url, name, trust.identity, trust, sync.timeout_s)
-
-        app[SCHEDULER] = scheduler = SyncScheduler(
-            engine, transport, lambda: {**discovered, **static}, sync, app[FEED])
-        discovery = None
-        if sync.discovery:
-            from sync.discovery import Discovery
-
-            discovery = Discovery(config, discovered, scheduler.wake)
-        try:
-            if discovery is not None:
-                await discovery.start()
-            if sync.enabled:
-                await scheduler.start()
-            yield
-        finally:
-            await scheduler.stop()
-            if discovery is not None:
-                await discovery.stop()
-            await http.close()
+        yield
 
     app.cleanup_ctx.append(sync_ctx)
+
+
+@contextlib.asynccontextmanager
+async def sessions_job(app: web.Application) -> AsyncIterator[None]:
+    """The sessions this node starts (scheduler) and discovery: a background job, one per
+    database, or every peer would get one session per API worker."""
+    config, engine = app[CONFIG], app[ENGINE]
+    sync, trust = config.section(SyncSection), engine.trust
+    http = aiohttp.ClientSession()
+    static = sync.peer_urls(config.node.name)
+    discovered: dict[str, str] = {}
+
+    def transport(name: str, url: str) -> HttpTransport:
+        return HttpTransport(http, url, name, trust.identity, trust, sync.timeout_s)
+
+    scheduler = SyncScheduler(engine, transport, lambda: {**discovered, **static}, sync,
+                              app[FEED])
+    discovery = None
+    if sync.discovery:
+        from sync.discovery import Discovery
+
+        discovery = Discovery(config, discovered, scheduler.wake)
+    try:
+        if discovery is not None:
+            await discovery.start()
+        if sync.enabled:
+            await scheduler.start()
+        yield
+    finally:
+        await scheduler.stop()
+        if discovery is not None:
+            await discovery.stop()
+        await http.close()
 
 
 async def sync_once(config: Config, peer: str, url: str | None = None) -> SessionReport:

@@ -54,6 +54,11 @@ class Runner(Protocol):
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T: ...
 
+    async def ingest(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """:meth:`call` for a bulk write: a few at a time, so reads never queue behind a
+        fleet's batches."""
+        ...
+
 
 class Transport(Protocol):
     """One peer, as seen by the side that starts a session."""
@@ -188,7 +193,7 @@ class SyncEngine:
     async def push(self, peer: str, batch: bytes) -> dict[str, Any]:
         """Verify and apply a batch from ``peer`` atomically; answer with our new vector."""
         wire = decode_batch(batch)
-        report = await self._call(self.log.apply_wire, wire)
+        report = await self.runner.ingest(self.log.apply_wire, wire)
         if report.applied:
             self._on_change()
         vector = await self._call(self.log.version_vector)
@@ -276,7 +281,7 @@ class SyncEngine:
                 mine = _advanced(mine, ((e["origin"], e["seq"]) for e in wire))
                 fetch = asyncio.ensure_future(
                     transport.pull(mine, self.settings.batch_events, accept))
-                applied = await self._call(self.log.apply_wire, wire)
+                applied = await self.runner.ingest(self.log.apply_wire, wire)
                 report.pulled += applied.applied
                 report.duplicates += applied.duplicates
                 report.rejected += [f"{r.event}: {r.reason}" for r in applied.rejected]

@@ -8,6 +8,7 @@ from fieldkit.parts import Command, Part
 
 PART = Part(
     name="hq", order=60, section=HqSection, install="fieldkit.hq.service:install_hq",
+    background="fieldkit.hq.service:cot_job",
     commands=(
         Command("call", "fieldkit.hq.cli:call", "Emergency calls."),
         Command("report", "fieldkit.hq.cli:report", "Response-time report."),

@@ -13,6 +13,7 @@ Routes (under ``/api/``, so they take the API's bearer token beyond loopback):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -42,14 +43,13 @@ class HqState:
     """Filled when the node starts (app state freezes then)."""
 
     footprints: list[Footprint] = field(default_factory=list)
-    publisher: CotPublisher | None = None
 
 
 HQ = web.AppKey("hq", HqState)
 
 
 def install_hq(app: web.Application) -> None:
-    """Add the HQ routes and context (camera footprints, CoT publisher) to the node."""
+    """Add the HQ routes and context (camera footprints, which calls read) to the node."""
     app[HQ] = HqState()
     app.cleanup_ctx.append(_hq_ctx)
     app.add_routes([
@@ -67,17 +67,26 @@ async def _hq_ctx(app: web.Application) -> AsyncIterator[None]:
     if any(c.calibration is not None and c.calibration.units == "latlon"
            for c in cameras.cameras):
         state.footprints = await asyncio.to_thread(camera_footprints, cameras, hq.camera_range_m)
-    cot = hq.cot
-    if cot.multicast or cot.tak_host is not None:
-        tak = None if cot.tak_host is None else TakClient(cot.tak_host, cot.tak_port,
-                                                          tak_context(config))
-        state.publisher = CotPublisher(config, app[WORKER], app[FEED], tak)
-        await state.publisher.start()
+    yield
+
+
+@contextlib.asynccontextmanager
+async def cot_job(app: web.Application) -> AsyncIterator[None]:
+    """The Cursor-on-Target sender (a background job: one per database, or every CoT
+    message would go out once per API worker)."""
+    config = app[CONFIG]
+    cot = config.section(HqSection).cot
+    if not cot.multicast and cot.tak_host is None:
+        yield
+        return
+    tak = None if cot.tak_host is None else TakClient(cot.tak_host, cot.tak_port,
+                                                      tak_context(config))
+    publisher = CotPublisher(config, app[WORKER], app[FEED], tak)
+    await publisher.start()
     try:
         yield
     finally:
-        if state.publisher is not None:
-            await state.publisher.stop()
+        await publisher.stop()
 
 
 async def post_call(request: web.Request) -> web.Response:

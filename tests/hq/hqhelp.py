@@ -1,9 +1,12 @@
 """HQ test helpers (a plain module, not a conftest, so its name is unique): a clock the
-test moves by hand, a camera calibrated in lat/lon, and places around it."""
+test moves by hand, a camera calibrated in lat/lon, places around it, and a CoT receiver."""
 
 from __future__ import annotations
 
 import math
+import socket
+
+import takproto
 
 from fieldkit.analytics.config import CameraSection
 
@@ -50,3 +53,30 @@ async def pump_until(pilot, condition, what: str = "", rounds: int = 2000) -> No
             return
         await pilot.pause(0.01)
     raise AssertionError(f"condition never held: {what or condition}")
+
+
+GROUP = "239.2.3.1"
+
+
+def parse_cot(xml: bytes):
+    """The event as takproto reads it (its CoT XML -> TAK protobuf -> message)."""
+    message = takproto.parse_proto(takproto.xml2proto(xml.decode()))
+    assert message is not None
+    return message.cotEvent
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cot_receiver(port: int) -> socket.socket:
+    """A socket in the CoT multicast group on the loopback interface only."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((GROUP, port))
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                    socket.inet_aton(GROUP) + socket.inet_aton("127.0.0.1"))
+    sock.setblocking(False)
+    return sock

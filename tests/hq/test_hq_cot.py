@@ -14,12 +14,11 @@ import ssl
 from pathlib import Path
 
 import pytest
-import takproto
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from hqhelp import LAT0, LON0, offset
+from hqhelp import LAT0, LON0, cot_receiver, free_udp_port, offset, parse_cot
 
 from fieldkit.hlc import wall_ms
 from fieldkit.hq.config import CotSection, HqSection
@@ -36,32 +35,6 @@ from fieldkit.hq.cot import (
 from fieldkit.worker import LogWorker
 
 DEADLINE_S = 10.0
-GROUP = "239.2.3.1"
-
-
-def _parse(xml: bytes):
-    """The event as takproto reads it (its CoT XML -> TAK protobuf -> message)."""
-    message = takproto.parse_proto(takproto.xml2proto(xml.decode()))
-    assert message is not None
-    return message.cotEvent
-
-
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _receiver(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((GROUP, port))
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                    socket.inet_aton(GROUP) + socket.inet_aton("127.0.0.1"))
-    sock.setblocking(False)
-    return sock
-
-
 async def _datagrams(sock: socket.socket, count: int) -> list[bytes]:
     loop = asyncio.get_running_loop()
     got = []
@@ -83,9 +56,9 @@ def _with_cot(config, **cot):
 
 
 async def test_multicast_markers_updates_deletes_and_positions(config, worker):
-    port = _free_udp_port()
+    port = free_udp_port()
     config = _with_cot(config, multicast=True, multicast_port=port, multicast_ttl=0)
-    receiver = _receiver(port)
+    receiver = cot_receiver(port)
     publisher = CotPublisher(config, worker)
     publisher.open_multicast()
     log = worker.log
@@ -103,7 +76,7 @@ async def test_multicast_markers_updates_deletes_and_positions(config, worker):
             conn.execute("INSERT INTO truck_positions (at_ms, lat, lon, mode)"
                          " VALUES (?, ?, ?, 3)", [now, LAT0, LON0 + 0.001])
         assert await publisher.tick(refresh=True) == 3
-        events = {e.uid: e for e in map(_parse, await _datagrams(receiver, 3))}
+        events = {e.uid: e for e in map(parse_cot, await _datagrams(receiver, 3))}
         marker = events[incident_uid(incident.id)]
         assert (marker.type, marker.lat, marker.lon, marker.ce) == (MARKER, LAT0, LON0, 12.0)
         assert marker.detail.contact.callsign == "Crush at ramp 3"
@@ -118,12 +91,12 @@ async def test_multicast_markers_updates_deletes_and_positions(config, worker):
         assert await publisher.tick(refresh=False) == 0  # nothing changed: nothing sent
         await worker.call(log.assign, incident.id, "police", "P-21")
         assert await publisher.tick(refresh=False) == 1
-        (update,) = map(_parse, await _datagrams(receiver, 1))
+        (update,) = map(parse_cot, await _datagrams(receiver, 1))
         assert "Units: police:P-21." in update.detail.xmlDetail
 
         await worker.call(log.set_status, incident.id, "closed")
         assert await publisher.tick(refresh=False) == 2
-        stale, delete = map(_parse, await _datagrams(receiver, 2))
+        stale, delete = map(parse_cot, await _datagrams(receiver, 2))
         assert stale.uid == incident_uid(incident.id)
         assert stale.staleTime == stale.sendTime
         assert delete.type == DELETE
@@ -131,7 +104,7 @@ async def test_multicast_markers_updates_deletes_and_positions(config, worker):
             delete.detail.xmlDetail
         assert "__forcedelete" in delete.detail.xmlDetail
         assert await publisher.tick(refresh=True) == 2  # drone and truck only from now on
-        assert {e.uid for e in map(_parse, await _datagrams(receiver, 2))} == {
+        assert {e.uid for e in map(parse_cot, await _datagrams(receiver, 2))} == {
             f"fieldkit-drone-{config.node.name}-D1", f"fieldkit-truck-{config.node.name}"}
     finally:
         await publisher.stop()
@@ -191,7 +164,7 @@ class TakServer:
     async def wait_for(self, predicate) -> list:
         async with asyncio.timeout(DEADLINE_S):
             while True:
-                parsed = [_parse(e) for e in self.events()]
+                parsed = [parse_cot(e) for e in self.events()]
                 if predicate(parsed):
                     return parsed
                 self.changed.clear()
@@ -289,8 +262,8 @@ async def test_a_node_with_cot_multicast_sends_new_incidents_at_once(config):
 
     from fieldkit.node import Node
 
-    port = _free_udp_port()
-    receiver = _receiver(port)
+    port = free_udp_port()
+    receiver = cot_receiver(port)
     running = Node(_with_cot(config, multicast=True, multicast_port=port, multicast_ttl=0,
                              interval_s=3600))
     await running.start()
@@ -302,7 +275,7 @@ async def test_a_node_with_cot_multicast_sends_new_incidents_at_once(config):
         uid = incident_uid(created["id"])
         async with asyncio.timeout(DEADLINE_S):
             while True:  # the feed wakes the publisher: no need to wait for a refresh
-                (event,) = map(_parse, await _datagrams(receiver, 1))
+                (event,) = map(parse_cot, await _datagrams(receiver, 1))
                 if event.uid == uid:
                     break
         assert event.type == MARKER

@@ -202,3 +202,31 @@ async def test_open_incidents_go_before_closed_ones(start_fleet):
     await running.session("T2", "T1")
     events = await running.call("T1", plan, t1, {}, lambda origin: True, 10)
     assert [e.incident for e in events] == [minor_open, closed, closed]
+
+
+class _Ingests:
+    """HQ's real store worker, noting which calls went through its ingest slots."""
+
+    def __init__(self, worker) -> None:
+        self.worker, self.log, self.ingested = worker, worker.log, []
+
+    async def call(self, fn, *args, **kwargs):
+        return await self.worker.call(fn, *args, **kwargs)
+
+    async def ingest(self, fn, *args, **kwargs):
+        self.ingested.append(fn.__name__)
+        return await self.worker.ingest(fn, *args, **kwargs)
+
+
+async def test_a_pushed_batch_takes_an_ingest_slot(start_fleet):
+    """A truck's push is a bulk write like a posted batch: it waits for one of the few
+    ingest slots, so consoles' reads never queue behind a fleet's sync."""
+    from sync.session import SyncEngine
+
+    running = await start_fleet(["T1"])
+    await running.call("T1", _create, running.log("T1"), 3)
+    batch = await running.engine("T1").pull("HQ", {"vector": {}})
+    hq = running.engine("HQ")
+    runner = _Ingests(running.nodes["HQ"].worker)
+    report = await SyncEngine(runner, hq.trust, hq.settings).push("T1", batch)
+    assert (report["applied"], runner.ingested) == (3, ["apply_wire"])
