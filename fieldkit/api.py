@@ -29,6 +29,7 @@ from fieldkit.errors import (
     ConfigError,
     EventError,
     FieldkitError,
+    GoneError,
     InvalidActionError,
     NotFoundError,
     StoreError,
@@ -47,7 +48,8 @@ logger = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 15.0
 MAX_EVENTS_PER_POST = 10_000
-_STATUS_OF: dict[type[FieldkitError], int] = {
+_STATUS_OF: dict[type[FieldkitError], int] = {  # first match wins: subclasses first
+    GoneError: 410,
     NotFoundError: 404,
     InvalidActionError: 400,
     EventError: 400,

@@ -8,6 +8,7 @@ Callers pick how broadly to catch::
      ├── StoreError           the SQLite store cannot be opened or written
      │    └── SchemaTooNewError   the database was written by a newer fieldkit
      ├── NotFoundError        no incident (or blob) with that id
+ │    └── GoneError           the blob was held and pruned by retention
      ├── InvalidActionError   a request is well-formed but not allowed (bad value, no-op)
      ├── EventError           an event envelope is malformed
      ├── IngestError          a camera, drone or telemetry input failed
@@ -42,6 +43,10 @@ class SchemaTooNewError(StoreError):
 
 class NotFoundError(FieldkitError):
     """No incident or blob matches the id given."""
+
+
+class GoneError(NotFoundError):
+    """A blob this node held was pruned by retention; the message says when."""
 
 
 class InvalidActionError(FieldkitError):

@@ -146,6 +146,9 @@ class Attachment(Stamp):
     name: str
     mime: str
     size: int
+    expired_at: int | None = None
+    """When this node pruned the content (retention), wall-clock ms; None: held or never
+    held. A local fact read beside the fold (:mod:`fieldkit.retention`), not folded."""
 
 
 class Link(Stamp):

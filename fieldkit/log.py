@@ -40,6 +40,7 @@ from fieldkit.intake import (
     count_rejections,
     parse_wire,
 )
+from fieldkit.retention import gone_error, with_expiry
 from fieldkit.storeapi import Connection, LogStore
 from fieldkit.strict import describe
 from fieldkit.view import (
@@ -195,6 +196,8 @@ class IncidentLog:
                 "INSERT INTO blobs (sha256, mime, size, data) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT DO NOTHING",
                 [digest, mime, len(data), data])
+            # Attached again (by hand): held again, no longer expired.
+            conn.execute("DELETE FROM expired_blobs WHERE sha256 = ?", [digest])
             return self._commit(conn, incident_id, [("attach", payload)])
 
     def _transact(self, incident_id: str, build: Callable[[Incident], list[Action]]) -> Incident:
@@ -303,7 +306,7 @@ class IncidentLog:
         row = conn.execute("SELECT state FROM incidents WHERE id = ?", [incident_id]).fetchone()
         if row is None:
             raise NotFoundError(f"no incident {incident_id!r}")
-        return Incident.model_validate_json(row[0])
+        return with_expiry(conn, [Incident.model_validate_json(row[0])])[0]
 
     def resolve(self, fragment: str) -> str:
         """The full id of the one incident whose id starts or ends with ``fragment``.
@@ -348,7 +351,8 @@ class IncidentLog:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [Incident.model_validate_json(r[0]) for r in self.store.conn.execute(sql, params)]
+        return with_expiry(self.store.conn, [Incident.model_validate_json(r[0])
+                                             for r in self.store.conn.execute(sql, params)])
 
     def events_of(self, incident_id: str) -> list[Event]:
         """The incident's events in fold order."""
@@ -407,28 +411,32 @@ class IncidentLog:
         return found
 
     def put_blob(self, data: bytes, mime: str) -> str:
-        """Store content (e.g. received from a peer); returns its sha256."""
+        """Store content (e.g. received from a peer); returns its sha256. Content this
+        node expired (retention) is not taken back from a peer that keeps it longer."""
         digest = hashlib.sha256(data).hexdigest()
         with self.store.write() as conn:
             conn.execute(
-                "INSERT INTO blobs (sha256, mime, size, data) VALUES (?, ?, ?, ?)"
+                "INSERT INTO blobs (sha256, mime, size, data) SELECT ?, ?, ?, ?"
+                " WHERE NOT EXISTS (SELECT 1 FROM expired_blobs WHERE sha256 = ?)"
                 " ON CONFLICT DO NOTHING",
-                [digest, mime, len(data), data])
+                [digest, mime, len(data), data, digest])
         return digest
 
     def missing_blobs(self) -> list[str]:
-        """Blobs named by attachments held here whose content is not (yet) held."""
+        """Blobs named by attachments held here whose content is not (yet) held, and was
+        not expired here."""
         rows = self.store.conn.execute(
             "SELECT DISTINCT json_extract(payload, '$.blob') AS sha FROM events"
             " WHERE kind = 'attach' AND json_extract(payload, '$.blob') NOT IN"
-            " (SELECT sha256 FROM blobs) ORDER BY sha")
+            " (SELECT sha256 FROM blobs UNION SELECT sha256 FROM expired_blobs) ORDER BY sha")
         return [str(r[0]) for r in rows]
 
     def blob(self, digest: str) -> tuple[str, bytes]:
-        row = self.store.conn.execute("SELECT mime, data FROM blobs WHERE sha256 = ?",
-                                      [digest]).fetchone()
+        """A blob's mime type and content; GoneError if retention pruned it here."""
+        conn = self.store.conn
+        row = conn.execute("SELECT mime, data FROM blobs WHERE sha256 = ?", [digest]).fetchone()
         if row is None:
-            raise NotFoundError(f"no blob {digest!r}")
+            raise gone_error(conn, digest) or NotFoundError(f"no blob {digest!r}")
         return str(row[0]), bytes(row[1])
 
     def rejections(self) -> list[dict[str, Any]]:

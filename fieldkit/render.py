@@ -63,7 +63,8 @@ def incident_detail(i: Incident) -> str:
     if i.links:
         lines.append("  linked      " + ", ".join(f"{ln.target} {ln.ref}" for ln in i.links))
     for a in i.attachments:
-        lines.append(f"  attachment  {a.name} ({a.mime}, {a.size} bytes) sha256 {a.blob}")
+        gone = "" if a.expired_at is None else f", image expired on {iso(a.expired_at)}"
+        lines.append(f"  attachment  {a.name} ({a.mime}, {a.size} bytes) sha256 {a.blob}{gone}")
     timeline = [(t.at, t.event, f"{t.status.value:<12} by {t.by}"
                   + (f" ({t.reason})" if t.reason else "")) for t in i.transitions]
     timeline += [(n.at, n.event, f"{'note':<12} by {n.by}: {n.text}") for n in i.notes]

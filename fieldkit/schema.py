@@ -384,3 +384,20 @@ def m013_signature_repair(db: Database) -> None:
             BEFORE UPDATE OF arrival, origin, seq, hlc, incident, kind, payload, prev, hash
             ON events BEGIN SELECT RAISE(ABORT, 'events are immutable'); END""",
     )
+
+
+@_migration
+def m014_expired_blobs(db: Database) -> None:
+    """Snapshots pruned by retention (``cameras.snapshot_retention_days``): the content is
+    gone, the attach events keep its hash, and this local row says when it expired (never
+    synced: each node expires its own copies)."""
+    _run(
+        db,
+        """CREATE TABLE expired_blobs (
+    sha256 TEXT PRIMARY KEY,
+    mime TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    expired_at INTEGER NOT NULL,      -- node wall clock, ms
+    retention_days REAL NOT NULL      -- the setting that expired it
+)""",
+    )

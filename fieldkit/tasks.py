@@ -1,10 +1,15 @@
-"""Ending a component's background task the same way everywhere."""
+"""Background tasks run and ended the same way everywhere: periodic work (health checks,
+retention) and cancelling a component's task."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 
 async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
@@ -14,3 +19,14 @@ async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def repeat(interval_s: float, job: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run ``job`` now and then every ``interval_s`` until cancelled. A run that fails is
+    logged and the next one retries: a busy store or a failing sensor must not end it."""
+    while True:
+        try:
+            await job()
+        except Exception:
+            logger.exception("%s failed", what)
+        await asyncio.sleep(interval_s)  # the period, not synchronisation

@@ -34,6 +34,11 @@ def clock_text(ms: int) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(ms / 1000))
 
 
+def day_text(ms: int) -> str:
+    """A date and time, UTC, for what happened days ago (an image's expiry)."""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ms / 1000))
+
+
 def describe_event(event: EventView) -> str:
     """One line for the timeline from an event in wire form."""
     kind, p = event.kind, event.payload
@@ -136,6 +141,10 @@ class DetailScreen(Screen[None]):
     async def _load_preview(self) -> None:
         images = [a for a in self.incident.attachments if a.mime.startswith("image/")]
         widget = self.query_one("#detail-preview", Static)
+        if images and images[-1].expired_at is not None:
+            widget.update(f"[dim]snapshot {escape(images[-1].name)}: image expired on "
+                          f"{day_text(images[-1].expired_at)} (retention)[/]")
+            return
         if not images or self.client is None or self.preview_of == images[-1].blob:
             return
         latest = images[-1]
@@ -191,7 +200,9 @@ class DetailScreen(Screen[None]):
         attachments = self.query_one("#detail-attachments", Static)
         attachments.display = bool(i.attachments)
         attachments.update(Text("\n".join(
-            f"attached {a.name} ({a.mime}, {a.size:,} B) by {a.by}" for a in i.attachments)))
+            f"attached {a.name} ({a.mime}, {a.size:,} B) by {a.by}"
+            + ("" if a.expired_at is None else f", image expired on {day_text(a.expired_at)}")
+            for a in i.attachments)))
         preview = self.query_one("#detail-preview", Static)
         preview.display = any(a.mime.startswith("image/") for a in i.attachments)
         if preview.display and self.client is None and self.preview_of is None:

@@ -206,6 +206,12 @@ class CamerasSection(Section):
         60.0, ge=0, le=86_400, title="Snapshot interval",
         description="Seconds between snapshots attached to one incident (a raise and each "
         "severity change always get one): every JPEG syncs to every truck")
+    snapshot_retention_days: float = Field(
+        7.0, ge=0.01, le=3650, title="Snapshot retention",
+        description="Days a snapshot (an image the analytics attached) is kept after its "
+        "incident was resolved or closed and last changed; never pruned while the incident "
+        "is open. The events keep the image's hash and say it expired. No value keeps "
+        "images forever: 3650 (ten years) is the longest")
     blur_faces: bool = Field(
         True, title="Blur faces",
         description="Blur faces in every picture that leaves the pipeline (snapshots, the "

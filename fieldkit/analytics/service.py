@@ -4,6 +4,7 @@ each configured camera (``starting`` until its pipeline runs) with its rates and
 zones' recent metrics windows, and any other feed a part adds (drones' video).
 
 The model loads in the background, so the API answers at once even on a slow disk.
+Snapshot retention (:mod:`fieldkit.retention`) is the part's background job, on every node.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from aiohttp import web
 from fieldkit.analytics.config import CamerasSection
 from fieldkit.appkeys import CONFIG, WORKER
 from fieldkit.hlc import wall_ms
+from fieldkit.retention import expire_periodically
 from fieldkit.storeapi import Connection
+from fieldkit.tasks import cancel_and_wait
 from fieldkit.views import CamerasView, CameraView, ZoneView, respond
 
 if TYPE_CHECKING:
@@ -72,6 +75,19 @@ async def _cameras_ctx(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
         await runtime.stop()
+
+
+@contextlib.asynccontextmanager
+async def retention_job(app: web.Application) -> AsyncIterator[None]:
+    """Snapshot retention (a background job: once per database), on every node, cameras
+    or not: copies synced from other trucks expire too."""
+    days = app[CONFIG].section(CamerasSection).snapshot_retention_days
+    task = asyncio.create_task(expire_periodically(app[WORKER], days),
+                               name="snapshot-retention")
+    try:
+        yield
+    finally:
+        await cancel_and_wait(task)
 
 
 def _report(task: asyncio.Task[None]) -> None:

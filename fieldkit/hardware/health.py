@@ -35,7 +35,7 @@ from fieldkit.hardware.sensors import (
     read_temperatures,
 )
 from fieldkit.log import IncidentLog
-from fieldkit.tasks import cancel_and_wait
+from fieldkit.tasks import cancel_and_wait, repeat
 from fieldkit.vocabulary import IncidentKind, Source
 from fieldkit.worker import LogWorker
 
@@ -248,9 +248,4 @@ class HealthMonitor:
                 "pruned": self.last_prune.removed if self.last_prune else None}
 
     async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:  # a failing sensor or a busy store must not end the monitor
-                logger.exception("health check failed")
-            await asyncio.sleep(self.limits.health_interval_s)  # the check period
+        await repeat(self.limits.health_interval_s, self.tick, "health check")

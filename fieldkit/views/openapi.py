@@ -131,7 +131,8 @@ ROUTES: tuple[Route, ...] = (
                              True)),
           body_schema={"type": "string", "format": "binary", "minLength": 1},
           body_media="application/octet-stream"),
-    Route("GET", "/api/blobs/{sha256}", "An attachment's bytes", None,
+    Route("GET", "/api/blobs/{sha256}", "An attachment's bytes (410 Gone once retention "
+          "pruned a snapshot: the error says when)", None,
           media="application/octet-stream",
           params=(Param("sha256", "path", "The blob's sha256", {"type": "string"}, True),)),
     Route("POST", "/api/events", "Apply foreign events (wire form); 422 if any is refused",
