@@ -26,6 +26,8 @@ class CameraSight:
     """Density interval when the counter gives one."""
     end_ms: int
     """When the window closed (node wall clock)."""
+    method: str | None = None
+    """How the camera counted (detection, density map, fused); None: not recorded."""
 
 
 def camera_sights(conn: Connection, zones: list[str], now_ms: int
@@ -34,13 +36,15 @@ def camera_sights(conn: Connection, zones: list[str], now_ms: int
     if not zones:
         return {}
     rows = conn.execute(
-        "SELECT zone, camera, count, density, density_low, density_high, max(end_ms)"
+        "SELECT zone, camera, count, density, density_low, density_high, method,"
+        " max(end_ms)"
         f" FROM zone_metrics WHERE zone IN ({', '.join('?' * len(zones))}) AND end_ms >= ?"
         " GROUP BY zone, camera", [*zones, now_ms - FRESH_MS])
     out: dict[str, CameraSight] = {}
-    for zone, camera, count, density, low, high, end_ms in rows:
+    for zone, camera, count, density, low, high, method, end_ms in rows:
         band = (float(low), float(high)) if low is not None and high is not None else None
-        sight = CameraSight(str(camera), float(count), float(density), band, int(end_ms))
+        sight = CameraSight(str(camera), float(count), float(density), band, int(end_ms),
+                            None if method is None else str(method))
         if zone not in out or sight.density > out[zone].density:
             out[str(zone)] = sight
     return out

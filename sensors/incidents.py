@@ -26,7 +26,7 @@ from fieldkit.alerts import Alert, Outcome, clear, open_alerts, raise_or_update
 from fieldkit.vocabulary import IncidentKind, Source
 from fieldkit.worker import LogWorker
 from sensors.config import ZoneKind
-from sensors.zones import STALE_INTERVALS, Zone, ZoneBoard, ZoneState
+from sensors.zones import Zone, ZoneBoard, ZoneState
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,18 @@ def zone_alert(board: ZoneBoard, zone: Zone, now_ms: int) -> Alert:
                  describe(board, zone, now_ms), _where(zone))
 
 
+def silent_alert(board: ZoneBoard, now_ms: int) -> Alert | None:
+    """One alert naming every sensor silent beyond its limit (None: all report)."""
+    silent = [f"{track.section.id} ({fault})" for track in board.tracks.values()
+              if (fault := track.fault(now_ms, board.started_ms)) is not None]
+    if not silent:
+        return None
+    return Alert("sensors", "silent", f"{len(silent)} city sensor(s) silent",
+                 IncidentKind.SENSOR_FAULT.value, 2, Source.SENSOR.value,
+                 "Silent beyond 3 expected intervals: " + ", ".join(silent)
+                 + ". Their zones are judged without them (or unknown).")
+
+
 @dataclass
 class Dwell:
     """A condition that counts only once it has held for ``seconds`` (and stops counting
@@ -107,7 +119,6 @@ class SensorWatch:
 
     worker: LogWorker
     board: ZoneBoard
-    started_ms: int
     asked: dict[Key, tuple[str, int] | None] = field(default_factory=dict)
     outflow: dict[str, Dwell] = field(default_factory=dict)
 
@@ -139,24 +150,8 @@ class SensorWatch:
                 f"{settings.min_outflow_pm_s:g} p/m/s where crowds turn turbulent "
                 f"(Helbing et al. 2007). " + describe(self.board, zone, now_ms),
                 _where(zone)) if dwell.update(low, now_ms) and outflow is not None else None
-        out[("sensors", "silent")] = self._silent(now_ms)
+        out[("sensors", "silent")] = silent_alert(self.board, now_ms)
         return out
-
-    def _silent(self, now_ms: int) -> Alert | None:
-        silent = []
-        for track in self.board.tracks.values():
-            limit_ms = STALE_INTERVALS * track.section.expected_interval_s * 1000
-            age = track.age_ms(now_ms)
-            if age is None and now_ms - self.started_ms > limit_ms:
-                silent.append(f"{track.section.id} (never heard)")
-            elif age is not None and age > limit_ms:
-                silent.append(f"{track.section.id} ({age / 1000:.0f} s)")
-        if not silent:
-            return None
-        return Alert("sensors", "silent", f"{len(silent)} city sensor(s) silent",
-                     IncidentKind.SENSOR_FAULT.value, 2, Source.SENSOR.value,
-                     "Silent beyond 3 expected intervals: " + ", ".join(silent)
-                     + ". Their zones are judged without them (or unknown).")
 
     async def step(self, now_ms: int) -> list[Outcome]:
         """Raise, update or clear what changed since the last step."""

@@ -79,7 +79,7 @@ def install_sensors(app: web.Application) -> None:
     """Add the sensors context and routes to the node's API app."""
     config = app[CONFIG]
     settings = config.section(SensorsSection)
-    runtime = app[SENSORS] = SensorsRuntime(settings, ZoneBoard(settings))
+    runtime = app[SENSORS] = SensorsRuntime(settings, ZoneBoard(settings, wall_ms()))
     app.add_routes([web.get("/api/sensors", get_sensors),
                     web.get("/api/sensors/readings", get_readings)])
     if not settings.enabled:
@@ -119,7 +119,7 @@ async def _sensors_ctx(app: web.Application) -> AsyncIterator[None]:
                 runtime.warn(sensor.id, f"sensors: {exc}; reading dropped")
         await accept(runtime, worker, readings)
 
-    watch = SensorWatch(worker, runtime.board, wall_ms())
+    watch = SensorWatch(worker, runtime.board)
     tasks = [asyncio.create_task(_advance(runtime, watch), name="sensors-zones")]
     if runtime.settings.mqtt.enabled and by_topic:
         runtime.ingest = MqttIngest(broker_settings(config), sorted(by_topic), handle)

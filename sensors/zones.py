@@ -67,18 +67,45 @@ class SensorTrack:
     def age_ms(self, now_ms: int) -> int | None:
         return None if self.last is None else max(0, now_ms - self.last.received_ms)
 
+    @property
+    def limit_ms(self) -> float:
+        """Silent longer than this, the sensor is stale (and faulty)."""
+        return STALE_INTERVALS * self.section.expected_interval_s * 1000
+
     def fresh(self, now_ms: int) -> bool:
         age = self.age_ms(now_ms)
-        return age is not None and age <= STALE_INTERVALS * self.section.expected_interval_s * 1000
+        return age is not None and age <= self.limit_ms
 
-    def to_json(self, now_ms: int) -> dict[str, Any]:
+    def fault(self, now_ms: int, started_ms: int) -> str | None:
+        """``never heard`` or ``silent N s`` once beyond the limit (a sensor never heard
+        gets the limit's grace from ``started_ms``); None while it reports."""
+        age = self.age_ms(now_ms)
+        if age is None:
+            return "never heard" if now_ms - started_ms > self.limit_ms else None
+        return f"silent {age / 1000:.0f} s" if age > self.limit_ms else None
+
+    def to_json(self, now_ms: int, started_ms: int) -> dict[str, Any]:
         age = self.age_ms(now_ms)
         return {"id": self.section.id, "kind": self.section.kind.value, "zone": self.section.zone,
                 "value": self.last.value if self.last else None,
                 "age_s": None if age is None else round(age / 1000, 1),
-                "healthy": self.fresh(now_ms), "received": self.received,
-                "out_of_order": self.out_of_order, "rejected": self.rejected,
-                "last_error": self.last_error}
+                "expected_interval_s": self.section.expected_interval_s,
+                "healthy": self.fresh(now_ms), "fault": self.fault(now_ms, started_ms),
+                "received": self.received, "out_of_order": self.out_of_order,
+                "rejected": self.rejected, "last_error": self.last_error}
+
+
+@dataclass(frozen=True, slots=True)
+class Density:
+    """One fresh source's persons/m² over a pedestrian zone."""
+
+    value: float
+    band: tuple[float, float] | None
+    """Low and high bound, when the source gives one."""
+    source: str
+    """``sensors`` or ``camera NAME``."""
+    method: str | None
+    """How it was counted."""
 
 
 @dataclass
@@ -107,7 +134,7 @@ class Zone:
     """First crossing total seen: flows average over at most the time since."""
     state: ZoneState = ZoneState.UNKNOWN
     since_ms: int = 0
-    """When the zone took its state."""
+    """When the zone took its state (the board's start while unknown from the start)."""
     pending: ZoneState | None = None
     pending_ms: int = 0
     camera: CameraSight | None = None
@@ -120,6 +147,16 @@ class Zone:
     @property
     def occupancy(self) -> float:
         return max(0.0, self.anchor + self.net)
+
+    def occupancy_band(self) -> tuple[float, float]:
+        """Counters miss and double people: the band widens with every crossing."""
+        band = self.crossings * self.settings.counter_error
+        return max(0.0, self.occupancy - band), self.occupancy + band
+
+    def counting_method(self) -> str:
+        if not any(t.section.kind.crossing for t in self.sensors):
+            return "people count"
+        return "entries-exits, anchored" if self.anchored else "entries-exits from empty"
 
     def apply(self, track: SensorTrack, reading: Reading) -> None:
         """Fold one reading from ``track`` (a sensor of this zone) into the measures."""
@@ -173,12 +210,29 @@ class Zone:
             occ = [t.last.value for t in fresh if t.section.kind is SensorKind.ROAD_OCCUPANCY
                    if t.last is not None]
             return ("road_occupancy", max(occ)) if occ else None
-        densities = []
-        if any(t.section.kind.crossing or t.section.kind.absolute for t in fresh):
-            densities.append(self.occupancy / self.section.area_m2)
+        densities = self.densities(now_ms)
+        return ("density", max(d.value for d in densities)) if densities else None
+
+    def densities(self, now_ms: int) -> list[Density]:
+        """Persons/m² from each fresh source: the gated count, a camera over the zone."""
+        out = []
+        if any((t.section.kind.crossing or t.section.kind.absolute) and t.fresh(now_ms)
+               for t in self.sensors):
+            area = self.section.area_m2
+            low, high = self.occupancy_band()
+            out.append(Density(self.occupancy / area, (low / area, high / area), "sensors",
+                               self.counting_method()))
         if self.camera is not None and now_ms - self.camera.end_ms <= FRESH_MS:
-            densities.append(self.camera.density)
-        return ("density", max(densities)) if densities else None
+            out.append(Density(self.camera.density, self.camera.band,
+                               f"camera {self.camera.camera}", self.camera.method))
+        return out
+
+    def newest_ms(self) -> int | None:
+        """When its newest datum (reading or camera window) arrived; None: none ever."""
+        times = [t.last.received_ms for t in self.sensors if t.last is not None]
+        if self.camera is not None:
+            times.append(self.camera.end_ms)
+        return max(times, default=None)
 
     def evaluate(self, now_ms: int) -> ZoneState | None:
         """Advance the state machine to ``now_ms``; returns the new state when it changed."""
@@ -214,17 +268,24 @@ class Zone:
         inflow, outflow = self.flow(now_ms)
         measured = self.measure(now_ms)
         width = self.section.exit_width_m
-        band = self.crossings * self.settings.counter_error
         gated = self.gated and self.section.kind is ZoneKind.PEDESTRIAN
+        judged = max(self.densities(now_ms), key=lambda d: d.value, default=None)
+        newest = self.newest_ms()
         return {
             "zone": self.section.name, "kind": self.section.kind.value,
-            "state": self.state.label,
+            "state": self.state.label, "since_ms": self.since_ms,
             "state_age_s": round(max(0, now_ms - self.since_ms) / 1000, 1),
             "measure": measured[0] if measured else None,
             "value": round(measured[1], 3) if measured else None,
+            "density": None if judged is None else round(judged.value, 3),
+            "density_band": None if judged is None or judged.band is None else
+            [round(judged.band[0], 3), round(judged.band[1], 3)],
+            "density_source": None if judged is None else judged.source,
+            "density_method": None if judged is None else judged.method,
+            "age_s": None if newest is None else round(max(0, now_ms - newest) / 1000, 1),
             "occupancy": round(self.occupancy, 1) if gated else None,
-            "occupancy_band": ([round(max(0.0, self.occupancy - band), 1),
-                                round(self.occupancy + band, 1)] if gated else None),
+            "occupancy_band": ([round(b, 1) for b in self.occupancy_band()] if gated
+                               else None),
             "anchored": self.anchored if gated else None,
             "drift": self.drift,
             "inflow_p_s": _round(inflow), "outflow_p_s": _round(outflow),
@@ -247,10 +308,13 @@ def _round(value: float | None) -> float | None:
 class ZoneBoard:
     """Every declared sensor and zone; readings go in, zone states come out."""
 
-    def __init__(self, settings: SensorsSection) -> None:
+    def __init__(self, settings: SensorsSection, started_ms: int) -> None:
         self.settings = settings
+        self.started_ms = started_ms
+        """When the node began to listen: a sensor never heard is faulty only after its
+        limit from here, and a zone is unknown since here until a source is fresh."""
         self.tracks = {s.id: SensorTrack(s) for s in settings.sensors}
-        self.zones = {z.name: Zone(z, settings) for z in settings.zones}
+        self.zones = {z.name: Zone(z, settings, since_ms=started_ms) for z in settings.zones}
         for track in self.tracks.values():
             if track.section.zone is not None:
                 self.zones[track.section.zone].sensors.append(track)
@@ -285,4 +349,4 @@ class ZoneBoard:
 
     def snapshot(self, now_ms: int) -> dict[str, Any]:
         return {"zones": [z.to_json(now_ms) for z in self.zones.values()],
-                "sensors": [t.to_json(now_ms) for t in self.tracks.values()]}
+                "sensors": [t.to_json(now_ms, self.started_ms) for t in self.tracks.values()]}

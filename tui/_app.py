@@ -4,7 +4,7 @@ Data flow: one long worker (group ``stream``) fetches the node's cursor and inci
 then follows the live event stream, resuming by ``Last-Event-ID`` after any cut and
 retrying with back-off while the node is unreachable. Each streamed event marks its
 incident dirty; another worker fetches dirty incidents and the board redraws. Panels
-poll the node's typed views (health, cameras, sync, fleet) every few seconds and the
+poll the node's typed views (health, cameras, sync, fleet, sensors) every few seconds and the
 drones every second, so drones move on the map as their telemetry arrives; ages are
 redrawn every second. Actions run in workers too, so no key ever waits on the network.
 """
@@ -47,6 +47,7 @@ from tui._forms import (
 from tui._map import IncidentMap, Marker
 from tui._model import SORTS, BoardModel, Filter, FilterError
 from tui._panels import CamerasPanel, Fetched, InfoPanel, drones_body, sync_body
+from tui._zones import ZonesPanel
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ class FieldkitApp(App[None]):
         Binding("3", "tab('cameras')", "Cameras", show=False),
         Binding("4", "tab('drones')", "Drones", show=False),
         Binding("5", "tab('sync')", "Sync", show=False),
+        Binding("6", "tab('zones')", "Zones", show=False),
         Binding("b", "toggle_bell", "Bell", show=False),
         Binding("h", "toggle_contrast", "Contrast", show=False),
         Binding("q", "quit", "Quit"),
@@ -156,6 +158,8 @@ class FieldkitApp(App[None]):
                 yield InfoPanel(drones_body, id="panel-drones")
             with TabPane("5 Sync", id="sync"):
                 yield InfoPanel(sync_body, id="panel-sync")
+            with TabPane("6 Zones", id="zones"):
+                yield ZonesPanel(id="panel-zones")
         yield Footer()
 
     @property
@@ -248,12 +252,14 @@ class FieldkitApp(App[None]):
             return
         now = self.now_ms()
         self.query_one(CamerasPanel).show(self.parts, now)
+        self.query_one(ZonesPanel).show(self.parts, now)
         for panel in self.query(InfoPanel):
             panel.show(self.parts, now)
 
     def redraw_ages(self) -> None:
         now = self.now_ms()
         self.query_one(CamerasPanel).redraw(now)
+        self.query_one(ZonesPanel).redraw(now)
         for panel in self.query(InfoPanel):
             panel.redraw(now)
 
@@ -353,7 +359,7 @@ class FieldkitApp(App[None]):
             health = await client.health()
             parts = Fetched(self.now_ms(), health=health, cameras=await client.cameras(),
                             drones=await client.drones(), sync=await client.sync_status(),
-                            fleet=await client.fleet())
+                            fleet=await client.fleet(), sensors=await client.sensors())
         except NodeError as exc:  # an answer that does not fit the views: say so, keep going
             self.notify(f"panels: {exc}", severity="warning", timeout=6)
             return
@@ -598,6 +604,6 @@ class FieldkitApp(App[None]):
         for name in SORTS:
             yield SystemCommand(f"Sort by {name}", f"Order the board by {name}",
                                 lambda name=name: self.action_sort(name))
-        for tab in ("board", "map", "cameras", "drones", "sync"):
+        for tab in ("board", "map", "cameras", "drones", "sync", "zones"):
             yield SystemCommand(f"Show {tab}", f"Switch to the {tab} tab",
                                 lambda tab=tab: self.action_tab(tab))

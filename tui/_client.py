@@ -33,6 +33,7 @@ from fieldkit.views import (
     EventView,
     FleetView,
     HealthView,
+    SensorsView,
     SyncStatusView,
 )
 
@@ -198,6 +199,9 @@ class NodeClient:
 
     async def fleet(self) -> FleetView | None:
         return await self.optional_view(FleetView, "/api/hq/fleet")
+
+    async def sensors(self) -> SensorsView | None:
+        return await self.optional_view(SensorsView, "/api/sensors")
 
     async def incidents(self, limit: int | None = None) -> list[Incident]:
         """Incidents in the node's order (open first, most severe, latest change);

@@ -29,6 +29,7 @@ from fieldkit.views import (
     FleetView,
     HealthView,
     KitView,
+    SensorsView,
     SyncStatusView,
     ZoneView,
 )
@@ -94,11 +95,19 @@ class Fetched:
     drones: DronesView | None = None
     sync: SyncStatusView | None = None
     fleet: FleetView | None = None
+    sensors: SensorsView | None = None
+
+
+STALE_AFTER_MS = 20_000
+"""Panels not refreshed for this long (four polls missed) say their data is stale."""
 
 
 def as_of(fetched: Fetched | None, now_ms: int) -> Text:
     if fetched is None:
         return Text("waiting for the node...", style="dim")
+    if now_ms - fetched.at_ms > STALE_AFTER_MS:
+        return Text(f"STALE: as of {ago_ms(fetched.at_ms, now_ms)} (the node has not "
+                    "answered since)", style="bold red")
     return Text(f"as of {ago_ms(fetched.at_ms, now_ms)}", style="dim")
 
 

@@ -57,7 +57,8 @@ def fleet_picture(log: IncidentLog, node: str, now_ms: int) -> dict[str, Any]:
         bucket = "cameras" if target == "camera" else "drones"
         entry(origin)[bucket][str(ref)] = {"last_seen_s_ago": _age_s(now_ms, to_wall_ms(hlc)),
                                            "down": False, "alert": None}
-    for incident in log.incidents(open_only=True):
+    opened = log.incidents(open_only=True)
+    for incident in opened:
         e = entry(incident.reported_by)
         e["open_incidents"] += 1
         if len(e["top_incidents"]) < 5:
@@ -73,8 +74,8 @@ def fleet_picture(log: IncidentLog, node: str, now_ms: int) -> dict[str, Any]:
                 if link.target == "drone":
                     drone = e["drones"].setdefault(link.ref, {"last_seen_s_ago": None})
                     drone.update(down=True, alert=incident.title)
-        if incident.kind == IncidentKind.SENSOR_FAULT and incident.source == Source.SENSOR:
-            e["sensors_silent"] = incident.description
+    for origin, silent in silent_sensors(opened).items():
+        entry(origin)["sensors_silent"] = silent
     zone_incidents = [i for kind in _ZONE_KINDS for i in log.incidents(kind=kind)]
     for zone in zone_states(zone_incidents):
         entry(zone["node"])["zones"][zone["zone"]] = {
@@ -82,6 +83,14 @@ def fleet_picture(log: IncidentLog, node: str, now_ms: int) -> dict[str, Any]:
             "incident": zone["incident"]}
     ordered = sorted(nodes.values(), key=lambda n: (not n["self"], n["node"]))
     return {"node": node, "nodes": ordered}
+
+
+def silent_sensors(incidents: Iterable[Incident]) -> dict[str, str]:
+    """Per node, the description of its open silent-sensor incident (which names each
+    silent sensor and for how long)."""
+    return {i.reported_by: i.description for i in incidents
+            if i.kind == IncidentKind.SENSOR_FAULT and i.source == Source.SENSOR
+            and i.status.is_open}
 
 
 def zone_states(incidents: Iterable[Incident]) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """The HQ picture as one GeoJSON FeatureCollection (RFC 7946): the incidents as
 :func:`fieldkit.export.geojson` writes them (``layer = "incident"``, plus their links),
 camera footprints as polygons, live drones, this truck and the zones city sensors
-reported (``layer = "zone"``, with their state) as points. Positions are
+reported (``layer = "zone"``, with their state, and ``sensors_silent``: what its node's
+open silent-sensor incident says, None when all its sensors report) as points. Positions are
 ``[longitude, latitude]``; polygons are closed and counter-clockwise."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from fieldkit.export import geojson, iso
 from fieldkit.fold import Incident
 from fieldkit.hq.cot import TruckPosition
-from fieldkit.hq.fleet import zone_states
+from fieldkit.hq.fleet import silent_sensors, zone_states
 from fieldkit.hq.fusion import DronePosition, Footprint
 
 
@@ -41,6 +42,7 @@ def picture_geojson(incidents: Sequence[Incident], footprints: Sequence[Footprin
                          "geometry": {"type": "Point", "coordinates": [d.lon, d.lat]},
                          "properties": {"layer": "drone", "name": d.vehicle,
                                         "sampled_at": iso(d.at_ms)}})
+    silent = silent_sensors(incidents)
     for zone in zone_states(incidents):
         if zone["lat"] is None or zone["lon"] is None:
             continue
@@ -48,7 +50,8 @@ def picture_geojson(incidents: Sequence[Incident], footprints: Sequence[Footprin
                          "geometry": {"type": "Point", "coordinates": [zone["lon"], zone["lat"]]},
                          "properties": {"layer": "zone", "name": zone["zone"],
                                         "node": zone["node"], "state": zone["state"],
-                                        "since": iso(zone["since_ms"])}})
+                                        "since": iso(zone["since_ms"]),
+                                        "sensors_silent": silent.get(zone["node"])}})
     if truck is not None:
         features.append({"type": "Feature", "id": f"truck:{node}",
                          "geometry": {"type": "Point", "coordinates": [truck.lon, truck.lat]},

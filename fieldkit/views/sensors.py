@@ -26,9 +26,25 @@ class SensorZoneView(View):
     kind: str = Field(description="pedestrian or road")
     state: str = Field(description="unknown, free, dense, congested or blocked")
     state_age_s: float = Field(ge=0, description="Seconds since the zone took that state")
+    since_ms: int | None = Field(
+        None, ge=0, description="When it took that state (node wall clock); unknown from "
+        "the start: when the node began to listen")
     measure: str | None = Field(description="What the state is judged on: density "
                                 "(persons/m²) or road_occupancy (%); None: no fresh sensor")
     value: float | None = Field(description="That measure now")
+    density: float | None = Field(
+        None, ge=0, description="Persons/m² of the source that judges it (the densest fresh "
+        "one); None: a road, or no fresh source")
+    density_band: tuple[float, float] | None = Field(
+        None, description="Low and high bound of that density, when its source gives one")
+    density_source: str | None = Field(
+        None, description="Which source: sensors (the zone's counters) or camera NAME")
+    density_method: str | None = Field(
+        None, description="How it was counted: people count, entries-exits (anchored by a "
+        "count, or from an assumed empty zone), or the camera's method")
+    age_s: float | None = Field(
+        None, ge=0, description="Seconds since its newest datum (reading or camera window) "
+        "arrived, fresh or not; None: nothing ever heard")
     occupancy: float | None = Field(description="People inside (gated pedestrian zones)")
     occupancy_band: tuple[float, float] | None = Field(
         description="Low and high bound of the occupancy: counters miss and double people")
@@ -58,7 +74,12 @@ class SensorView(View):
     zone: str | None = Field(description="The zone it sees")
     value: float | None = Field(description="Its latest value (None: never heard)")
     age_s: float | None = Field(description="Seconds since its latest reading arrived")
+    expected_interval_s: float | None = Field(
+        None, gt=0, description="Seconds between its reports, as declared")
     healthy: bool = Field(description="Heard within 3 expected intervals")
+    fault: str | None = Field(
+        None, description="never heard, or silent N s, once beyond 3 expected intervals "
+        "(what its sensor_fault incident names); None while it reports")
     received: int = Field(ge=0, description="Readings accepted since the node started")
     out_of_order: int = Field(ge=0, description="Of those, older than one already held")
     rejected: int = Field(ge=0, description="Payloads refused (malformed, out of range)")

@@ -10,7 +10,7 @@ from fieldkit.hq.fleet import fleet_picture
 from fieldkit.hq.geojson import picture_geojson
 from fieldkit.identity import NodeIdentity
 from sensors.config import SensorsSection
-from sensors.incidents import zone_alert
+from sensors.incidents import silent_alert, zone_alert
 from sensors.readings import parse_payload
 from sensors.zones import ZoneBoard
 
@@ -21,7 +21,7 @@ def test_hq_sees_the_zone_state_a_truck_reported(make_log, tmp_path):
     t01 = NodeIdentity.generate("T01")
     hq_id = NodeIdentity.generate("HQ")
     truck, hq = make_log(t01, hq_id), make_log(hq_id, t01)
-    board = ZoneBoard(SensorsSection.model_validate(turnstile_zone(1883)))
+    board = ZoneBoard(SensorsSection.model_validate(turnstile_zone(1883)), T0)
     sensor = board.tracks["concourse-count"].section
     board.apply(parse_payload(sensor, {"value": 800, "at": T0}, T0, "mqtt", 300_000))
     board.evaluate(T0)
@@ -37,6 +37,21 @@ def test_hq_sees_the_zone_state_a_truck_reported(make_log, tmp_path):
     assert feature["properties"]["state"] == "congested"
     assert feature["geometry"]["coordinates"] == [7.75, 48.58]
     assert geojson.loads(geojson.dumps(picture_geojson(hq.incidents(), node="HQ"))).is_valid
+    assert feature["properties"]["sensors_silent"] is None
+
+    # 16 s on, nothing has reported for 3 intervals (5 s): the truck says so, and HQ
+    # shows it in the fleet picture and on the truck's zones in the feed.
+    silent = silent_alert(board, T0 + 16_000)
+    assert silent is not None
+    raise_or_update(truck, silent)
+    hq.apply(truck.events_since(hq.version_vector()))
+    said = ("gate-in (never heard), gate-out (never heard), concourse-count (silent 16 s), "
+            "plaza-count (never heard)")
+    t01_entry = next(n for n in fleet_picture(hq, "HQ", T0)["nodes"] if n["node"] == "T01")
+    assert said in t01_entry["sensors_silent"]
+    features = picture_geojson(hq.incidents(), node="HQ")["features"]
+    [feature] = [f for f in features if f["properties"]["layer"] == "zone"]
+    assert said in feature["properties"]["sensors_silent"]
 
     clear(truck, "zone:concourse", "state", resolve="cleared: measured back to normal")
     hq.apply(truck.events_since(hq.version_vector()))

@@ -16,7 +16,7 @@ T0 = 1_800_000_000_000
 def _board(**changes) -> ZoneBoard:
     section = turnstile_zone(1883)
     section.update(changes)
-    return ZoneBoard(SensorsSection.model_validate(section))
+    return ZoneBoard(SensorsSection.model_validate(section), T0)
 
 
 def _feed(board: ZoneBoard, sensor: str, value: float, at_ms: int) -> None:
@@ -60,7 +60,26 @@ def test_silent_sensors_make_the_zone_unknown():
     # expected every 5 s; silent for 3 intervals: no longer fresh.
     board.evaluate(T0 + 15_001)
     assert board.zones["concourse"].state is ZoneState.UNKNOWN
-    assert board.snapshot(T0 + 15_001)["sensors"][2]["healthy"] is False
+    snapshot = board.snapshot(T0 + 15_001)
+    count, gate_in = snapshot["sensors"][2], snapshot["sensors"][0]
+    assert (count["healthy"], count["fault"], count["expected_interval_s"]) == (
+        False, "silent 15 s", 5)
+    assert gate_in["fault"] == "never heard"  # past its grace from the board's start
+    zone = snapshot["zones"][0]
+    # Unknown since the count went quiet: no density, and the data says how old it is.
+    assert (zone["state"], zone["density"], zone["age_s"]) == ("unknown", None, 15.0)
+
+
+def test_density_says_its_band_source_and_method():
+    board = _board()
+    assert board.snapshot(T0)["zones"][0]["state_age_s"] == 0  # unknown since the start
+    _feed(board, "concourse-count", 100, T0)  # 0.5 p/m²: sets the level
+    _feed(board, "gate-in", 1000, T0)
+    _feed(board, "gate-in", 1040, T0 + 1000)  # 40 more in: 140 people, ±1 % of 40
+    zone = board.zones["concourse"].to_json(T0 + 1000)
+    assert (zone["density"], zone["density_band"]) == (0.7, [0.698, 0.702])
+    assert zone["density_source"] == "sensors"
+    assert zone["density_method"] == "entries-exits, anchored"
 
 
 def test_counter_reset_counts_from_zero():
@@ -151,6 +170,8 @@ def test_a_camera_over_the_same_ground_is_compared_and_judges_too():
     assert body["camera"] == {"camera": "gate-cam", "count": 780.0, "density": 3.9,
                               "band": (3.1, 4.6), "age_s": 2.0}
     assert body["camera_difference"] == -680.0
+    assert (body["density"], body["density_band"], body["density_source"]) == (
+        3.9, [3.1, 4.6], "camera gate-cam")
     # A camera window older than a minute no longer counts.
     _feed(board, "concourse-count", 100, T0 + 70_000)
     board.evaluate(T0 + 70_000)
@@ -182,7 +203,7 @@ def test_a_road_zone_is_judged_on_loop_occupancy():
     section["sensors"] += [
         {"id": "loop-7", "kind": "road_occupancy", "zone": "ring-road", "units": "%"},
         {"id": "speed-7", "kind": "road_speed", "zone": "ring-road", "units": "km/h"}]
-    board = ZoneBoard(SensorsSection.model_validate(section))
+    board = ZoneBoard(SensorsSection.model_validate(section), T0)
     road = board.zones["ring-road"]
     _feed(board, "speed-7", 12, T0)
     board.evaluate(T0)

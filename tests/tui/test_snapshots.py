@@ -4,7 +4,7 @@ clock (no node: the app is fed Incident objects and the node's views)."""
 from __future__ import annotations
 
 import pytest
-from tuihelp import FIXED_HEALTH, FIXED_PARTS, NOW_MS, fixed_incidents
+from tuihelp import FIXED_HEALTH, FIXED_PARTS, HQ_PARTS, NOW_MS, ZONES_PARTS, fixed_incidents
 
 from tui import FieldkitApp
 
@@ -42,6 +42,20 @@ def test_cameras_not_available(snap_compare):
     app = FieldkitApp(None, incidents=fixed_incidents(), health=FIXED_HEALTH,
                       now_ms=lambda: NOW_MS)
     assert snap_compare(app, press=["3"], terminal_size=(80, 24))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+def test_zones(snap_compare, size):
+    app = FieldkitApp(None, incidents=fixed_incidents(), health=FIXED_HEALTH,
+                      parts=ZONES_PARTS, now_ms=lambda: NOW_MS)
+    assert snap_compare(app, press=["6"], terminal_size=size)
+
+
+def test_zones_without_city_sensors(snap_compare):
+    """HQ (no sensors part): the fleet's zones, from its nodes' zone incidents."""
+    app = FieldkitApp(None, incidents=fixed_incidents(), health=FIXED_HEALTH,
+                      parts=HQ_PARTS, now_ms=lambda: NOW_MS)
+    assert snap_compare(app, press=["6"], terminal_size=(80, 24))
 
 
 def test_board_high_contrast(snap_compare):

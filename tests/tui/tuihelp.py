@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from textual.pilot import Pilot
@@ -14,9 +15,15 @@ from fieldkit.views import (
     CameraView,
     DronesView,
     DroneView,
+    FleetView,
     HealthView,
+    MqttView,
     PeerView,
+    SensorsView,
+    SensorView,
+    SensorZoneView,
     SyncStatusView,
+    TransitView,
     ZoneView,
 )
 from tui._panels import Fetched
@@ -134,3 +141,62 @@ FIXED_PARTS = Fetched(
                  last_error="no answer within 10 s")]),
 )
 """What the panels show in snapshots: a counted zone, a camera down, a drone feed."""
+
+_ZONE = {"occupancy": None, "occupancy_band": None, "anchored": None, "drift": None,
+         "inflow_p_s": None, "outflow_p_s": None, "outflow_pm_s": None,
+         "spare_capacity": None, "camera": None, "camera_difference": None}
+_SENSOR = {"healthy": True, "received": 100, "out_of_order": 0, "rejected": 0,
+           "last_error": None, "expected_interval_s": 5.0}
+FIXED_SENSORS = SensorsView(
+    enabled=True, stored=48_210, duplicates=12,
+    mqtt=MqttView(state="connected", broker="10.0.0.5:8883", tls=True, connects=1),
+    transit=TransitView(schedule=True, feeds=["metro"], errors={}, disrupted=["Central"]),
+    zones=[SensorZoneView.model_validate(z) for z in [
+        {**_ZONE, "zone": "concourse", "kind": "pedestrian", "state": "congested",
+         "state_age_s": 240.0, "measure": "density", "value": 3.9, "density": 3.9,
+         "density_band": (3.4, 4.4), "density_source": "sensors",
+         "density_method": "entries-exits, anchored", "age_s": 1.2, "occupancy": 780.0,
+         "occupancy_band": (680.0, 880.0), "anchored": True, "inflow_p_s": 2.4,
+         "outflow_p_s": 1.1, "outflow_pm_s": 0.18, "spare_capacity": 0.0,
+         "sensors": ["cc-in", "cc-out", "cc-count"]},
+        {**_ZONE, "zone": "plaza", "kind": "pedestrian", "state": "free",
+         "state_age_s": 1500.0, "measure": "density", "value": 0.42, "density": 0.42,
+         "density_band": (0.38, 0.47), "density_source": "camera plaza-cam",
+         "density_method": "fused", "age_s": 3.0, "spare_capacity": 620.0, "sensors": []},
+        {**_ZONE, "zone": "north-gate", "kind": "pedestrian", "state": "unknown",
+         "state_age_s": 65.0, "measure": None, "value": None, "age_s": 95.0,
+         "sensors": ["ng-in", "ng-count"]},
+        {**_ZONE, "zone": "ring-road", "kind": "road", "state": "dense",
+         "state_age_s": 30.0, "measure": "road_occupancy", "value": 31.0, "age_s": 4.0,
+         "sensors": ["loop-7"]}]],
+    sensors=[SensorView.model_validate({**_SENSOR, **s}) for s in [
+        {"id": "cc-in", "kind": "turnstile_in", "zone": "concourse", "value": 18234,
+         "age_s": 1.2},
+        {"id": "cc-out", "kind": "turnstile_out", "zone": "concourse", "value": 17102,
+         "age_s": 1.3, "rejected": 2, "last_error": "value -3 is below 0"},
+        {"id": "cc-count", "kind": "people_count", "zone": "concourse", "value": 781,
+         "age_s": 12.0, "expected_interval_s": 30.0},
+        {"id": "ng-in", "kind": "turnstile_in", "zone": "north-gate", "value": 300,
+         "age_s": 95.0, "healthy": False, "fault": "silent 95 s"},
+        {"id": "ng-count", "kind": "people_count", "zone": "north-gate", "value": None,
+         "age_s": None, "healthy": False, "fault": "never heard", "received": 0},
+        {"id": "loop-7", "kind": "road_occupancy", "zone": "ring-road", "value": 31,
+         "age_s": 4.0, "expected_interval_s": 10.0}]])
+
+_NODE = {"last_sync_s_ago": None, "last_sync_error": None, "last_event_s_ago": 2.0,
+         "events": 40, "open_incidents": 1, "top_incidents": [], "cameras": {}, "drones": {}}
+FIXED_FLEET = FleetView.model_validate({
+    "node": "T01", "live": {"cameras": {}, "drones": []}, "nodes": [
+        {**_NODE, "node": "T01", "self": True, "zones": {"concourse": {
+            "state": "congested", "since_s_ago": 240.0,
+            "incident": "019ac000-0000-7000-8000-000000000010"}}},
+        {**_NODE, "node": "T02", "self": False, "last_sync_s_ago": 8.0,
+         "sensors_silent": "Silent beyond 3 expected intervals: er-in (120 s).",
+         "zones": {"east-ramp": {"state": "blocked", "since_s_ago": 60.0,
+                                 "incident": "019ac000-0000-7000-8000-000000000011"},
+                   "west-ramp": {"state": "free", "since_s_ago": 3600.0,
+                                 "incident": "019ac000-0000-7000-8000-000000000012"}}}]})
+ZONES_PARTS = replace(FIXED_PARTS, sensors=FIXED_SENSORS, fleet=FIXED_FLEET)
+"""The Zones panel of a truck with city sensors, and a peer that reported zones."""
+HQ_PARTS = Fetched(NOW_MS - 2000, health=FIXED_HEALTH, fleet=FIXED_FLEET)
+"""A node without the sensors part (HQ): only the fleet's zones."""
