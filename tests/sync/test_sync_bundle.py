@@ -160,3 +160,27 @@ def test_a_bundle_carries_a_newer_roster(fleet, tmp_path):
     shown = run("sync", "roster", "show", "--dir", fleet.dirs["T1"]).stdout
     assert "T2           truck" in shown
     assert "revoked" in shown
+
+
+def test_a_snapshot_expired_here_is_not_taken_back_from_a_bundle(fleet, tmp_path):
+    from fieldkit.alerts import Alert, Snapshot, raise_or_update
+    from fieldkit.hlc import wall_ms
+    from fieldkit.retention import DAY_MS, expire_snapshots
+
+    with open_node_log(fleet.config("T1")) as (log, _):
+        snap = raise_or_update(log, Alert("camera:gate3", "density:ramp", "Dense crowd",
+                                          "crowd_density", 4, "analytics"),
+                               snapshot=Snapshot(b"\xff\xd8 a crowd", "gate3-1.jpg")).incident
+        log.set_status(snap.id, "closed")
+    bundle = tmp_path / "t1.fkb"
+    assert run("sync", "export", "-o", bundle, "--dir", fleet.dirs["T1"]).exit_code == 0
+    assert "2 blobs" in run("sync", "import", bundle, "--dir", fleet.dirs["T2"]).output
+    with open_node_log(fleet.config("T2")) as (log, _):
+        assert expire_snapshots(log, 7, wall_ms() + 30 * DAY_MS).blobs == 1
+    again = run("sync", "import", bundle, "--dir", fleet.dirs["T2"])
+    assert "0 blobs" in again.output, again.output
+    with open_node_log(fleet.config("T2")) as (log, _):
+        assert log.get(snap.id).attachments[0].expired_at is not None
+        assert log.missing_blobs() == []
+    with open_node_log(fleet.config("T1")) as (log, _):  # T1 expires by its own clock
+        log.blob(log.get(snap.id).attachments[0].blob)
