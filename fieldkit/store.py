@@ -28,6 +28,7 @@ from fieldkit.config import Config
 from fieldkit.errors import SchemaTooNewError, StoreError
 from fieldkit.schema import MIGRATION_NAMES, MIGRATIONS
 from fieldkit.storeapi import Connection, Dialect, LogStore
+from fieldkit.storefiles import shared_lock
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,18 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._lock = shared_lock(path)  # refused while `fieldkit recover` rebuilds it
+        try:
+            self.db = self._open(path)
+        except BaseException:
+            self._lock.close()
+            raise
+        self.conn: sqlite3.Connection = self.db.conn
+        self._writer: int | None = None  # the thread inside write(), if any
+        self._depth = 0  # savepoints open inside it
+
+    @staticmethod
+    def _open(path: Path) -> sqlite_utils.Database:
         if path.exists():
             check_schema_known(path)
         try:
@@ -54,18 +67,16 @@ class Store:
             conn.execute("PRAGMA journal_mode=WAL")
             # FULL: a commit is on disk before it is acknowledged, even across power loss.
             conn.execute("PRAGMA synchronous=FULL")
-            self.db = sqlite_utils.Database(conn, execute_plugins=False)
-            pending = [m.name for m in MIGRATIONS.pending(self.db)]
+            db = sqlite_utils.Database(conn, execute_plugins=False)
+            pending = [m.name for m in MIGRATIONS.pending(db)]
             if pending:
                 logger.info("migrating %s: %s", path, ", ".join(pending))
-                MIGRATIONS.apply(self.db)
+                MIGRATIONS.apply(db)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {path}: {exc}") from exc
         except OSError as exc:
             raise StoreError(f"cannot open database {path}: {exc.strerror}") from exc
-        self.conn = conn
-        self._writer: int | None = None  # the thread inside write(), if any
-        self._depth = 0  # savepoints open inside it
+        return db
 
     def __enter__(self) -> Store:
         return self
@@ -75,6 +86,7 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+        self._lock.close()
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -145,10 +157,15 @@ class Store:
 
     def integrity_check(self) -> str:
         """"ok", or the first problem SQLite finds (a page it cannot read at all too)."""
-        try:
-            return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
-        except sqlite3.DatabaseError as exc:
-            return str(exc)
+        return integrity(self.conn)
+
+
+def integrity(conn: sqlite3.Connection) -> str:
+    """"ok", or the first problem SQLite's integrity check finds in ``conn``'s database."""
+    try:
+        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
 
 
 def _make_private(path: Path) -> None:

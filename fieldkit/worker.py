@@ -116,6 +116,6 @@ class LogWorker:
 def damaged(where: str, problem: str) -> str:
     """What a crew is told about a damaged store, and what to do."""
     return (f"{where} is damaged ({problem[:200]}); fieldkit will not use it. Stop the "
-            "node, move the file aside (keep it), and before anything writes to this node "
-            "import a bundle from HQ or another truck (`fieldkit sync export` there, "
-            "`fieldkit sync import` here): it brings this node's own events back too")
+            "node and run `fieldkit recover --from HQ` (or `--bundle FILE`, exported by HQ "
+            "or another truck): it rebuilds the database from the fleet, verified, and "
+            "keeps the damaged file")

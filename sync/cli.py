@@ -247,3 +247,36 @@ def bench_sync(events: int, trucks: int, schedules: int, samples: int, runs: int
                                         samples=samples, latency_runs=runs,
                                         progress=lambda msg: click.echo(msg, err=True)))
     click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.table())
+
+
+@click.command("recover")
+@click.option("--from", "peers", multiple=True, metavar="PEER[=URL]",
+              help="A peer (HQ or a truck) to pull from; its URL from the config's "
+                   "[[sync.peers]] unless given. Repeatable.")
+@click.option("--bundle", "bundles", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A bundle file (`fieldkit sync export` elsewhere). Repeatable.")
+@click.option("--accept-loss", is_flag=True,
+              help="Go on when this node's newest events are held nowhere else (they are "
+                   "lost, and their seqs are issued again).")
+@dir_option
+@cli_errors
+def recover_command(peers: tuple[str, ...], bundles: tuple[Path, ...], accept_loss: bool,
+                    node_dir: Path) -> None:
+    """Rebuild this node's damaged database from HQ or trucks, bundles and what the
+    damaged file still holds; the damaged file is kept. The node must be stopped."""
+    from sync.recover import recover
+
+    config = load_config(node_dir)
+    quiet_logging(config)
+    known = config.section(SyncSection).peer_urls(config.node.name)
+    sources: list[tuple[str, str]] = []
+    for item in peers:
+        name, _, url = item.partition("=")
+        if not url and name not in known:
+            raise click.UsageError(f"--from {name}: no URL for it in the config (peers: "
+                                   f"{', '.join(sorted(known)) or 'none'}); give {name}=URL")
+        sources.append((name, url or known[name]))
+    report = asyncio.run(recover(config, sources, list(bundles), accept_loss))
+    for line in report.lines():
+        click.echo(line)

@@ -13,6 +13,9 @@ PART = Part(
     commands=(
         Command("sync", "sync.cli:sync_group",
                 "Sync with other trucks and HQ: sessions, bundle files, status, fleet roster."),
+        Command("recover", "sync.cli:recover_command",
+                "Rebuild a damaged database from HQ, trucks, bundles and what it still "
+                "holds."),
         Command("sync", "sync.cli:bench_sync",
                 "Sync sessions over loopback against a plain copy of the events.", bench=True),
     ),

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from damage import damage_a_page
 
 from fieldkit.errors import StoreError
 from fieldkit.identity import Keyring, NodeIdentity
@@ -28,20 +28,6 @@ async def _fill(config, n: int = 300) -> None:
         await node.stop()
 
 
-def _damage_a_page(path) -> None:
-    """Overwrite 32 bytes of a leaf page of the incidents table, as a bad sector or a torn
-    write would (the page found with SQLite's dbstat table)."""
-    with sqlite3.connect(path) as conn:
-        size = conn.execute("PRAGMA page_size").fetchone()[0]
-        page = conn.execute("SELECT pageno FROM dbstat WHERE name = 'incidents'"
-                            " AND pagetype = 'leaf' LIMIT 1").fetchone()[0]
-    conn.close()
-    data = bytearray(path.read_bytes())
-    at = (page - 1) * size + 8
-    data[at:at + 32] = b"\xff" * 32
-    path.write_bytes(bytes(data))
-
-
 async def test_a_healthy_node_says_its_store_is_intact(http):
     async with http.get("/api/health") as r:
         assert (await r.json())["integrity"] == "ok"
@@ -50,14 +36,14 @@ async def test_a_healthy_node_says_its_store_is_intact(http):
 async def test_a_damaged_store_is_refused_at_start_with_what_to_do(config):
     await _fill(config)
     path = config.path(config.node.database)
-    _damage_a_page(path)
+    damage_a_page(path)
     before = path.read_bytes()
     with pytest.raises(StoreError) as info:
         await Node(config).start()
     message = str(info.value)
     assert message.startswith(f"database {path} is damaged (")
     assert "fieldkit will not use it" in message
-    assert "`fieldkit sync import` here" in message
+    assert "run `fieldkit recover --from HQ`" in message
     assert path.read_bytes() == before  # nothing written to it
 
 
@@ -66,7 +52,7 @@ async def test_a_read_that_meets_damage_is_a_store_error(config):
     JSON 503 (not sqlite3's plain 500), and health reports it."""
     await _fill(config)
     path = config.path(config.node.database)
-    _damage_a_page(path)
+    damage_a_page(path)
     identity = NodeIdentity.load(config.node.name, config.path(config.node.key_file))
     store = Store(path)  # opened past the start check, as if the damage came later
     worker = LogWorker(IncidentLog(store, identity, Keyring.from_names(identity, {})),

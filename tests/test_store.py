@@ -185,7 +185,8 @@ def test_node_directory_and_database_files_are_owner_only(tmp_path, node_dir):
     finally:
         os.umask(old)
     assert stat.S_IMODE(node_dir.stat().st_mode) == 0o700
-    assert modes == {"fieldkit.db": 0o600, "fieldkit.db-wal": 0o600, "fieldkit.db-shm": 0o600}
+    assert modes == {"fieldkit.db": 0o600, "fieldkit.db-wal": 0o600, "fieldkit.db-shm": 0o600,
+                     "fieldkit.db.lock": 0o600}
 
 
 def test_an_open_database_left_by_an_older_version_is_tightened(tmp_path):
