@@ -57,6 +57,7 @@ LOCAL_TABLES = {
     "truck_positions": "truck GPS track",
     "sync_peers": "peers' last contact (relearned at the next session)",
     "rejections": "counters of refused events",
+    "expired_blobs": "which snapshots expired (retention expires them again)",
 }
 
 
