@@ -35,11 +35,16 @@ def camera_sights(conn: Connection, zones: list[str], now_ms: int
     """Per zone name, the densest fresh camera window (run on the store thread)."""
     if not zones:
         return {}
+    # Each camera's newest window per zone (a correlated max: portable to PostgreSQL,
+    # where bare columns beside max() are refused).
+    since = now_ms - FRESH_MS
     rows = conn.execute(
-        "SELECT zone, camera, count, density, density_low, density_high, method,"
-        " max(end_ms)"
-        f" FROM zone_metrics WHERE zone IN ({', '.join('?' * len(zones))}) AND end_ms >= ?"
-        " GROUP BY zone, camera", [*zones, now_ms - FRESH_MS])
+        "SELECT m.zone, m.camera, m.count, m.density, m.density_low, m.density_high,"
+        " m.method, m.end_ms FROM zone_metrics m"
+        f" WHERE m.zone IN ({', '.join('?' * len(zones))}) AND m.end_ms >= ?"
+        " AND m.end_ms = (SELECT max(l.end_ms) FROM zone_metrics l"
+        "  WHERE l.camera = m.camera AND l.zone = m.zone AND l.end_ms >= ?)",
+        [*zones, since, since])
     out: dict[str, CameraSight] = {}
     for zone, camera, count, density, low, high, method, end_ms in rows:
         band = (float(low), float(high)) if low is not None and high is not None else None

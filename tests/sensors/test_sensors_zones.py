@@ -178,22 +178,26 @@ def test_a_camera_over_the_same_ground_is_compared_and_judges_too():
     assert board.zones["concourse"].state.label == "free"
 
 
-def test_camera_sights_read_the_densest_fresh_window(make_log):
-    from fieldkit.identity import NodeIdentity
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_camera_sights_read_the_densest_fresh_window(backend, request, tmp_path):
+    from fieldkit.store import open_store
     from sensors.cameras import camera_sights
 
-    log = make_log(NodeIdentity.generate("T01"))
+    where = tmp_path / "t01.db" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    store = open_store(where)
+    request.addfinalizer(store.close)
     cols = ("camera, zone, start_ms, end_ms, samples, count, peak, density, level, "
-            "counter_flow_share, stationary_share")
-    with log.store.write() as conn:
+            "counter_flow_share, stationary_share, method")
+    with store.write() as conn:
         windows = [("a", T0 - 5000, 100, 0.5), ("a", T0 - 1000, 120, 0.6),
                    ("b", T0 - 2000, 300, 1.5), ("c", T0 - 90_000, 900, 4.5)]  # c: too old
         for camera, end, count, density in windows:
             conn.execute(f"INSERT INTO zone_metrics ({cols}) VALUES (?, 'concourse', ?, ?, 10, ?,"
-                         " 1, ?, 'C', 0, 0)", [camera, end - 10_000, end, count, density])
-    sight = camera_sights(log.store.conn, ["concourse", "plaza"], T0)
+                         " 1, ?, 'C', 0, 0, 'fused')", [camera, end - 10_000, end, count, density])
+    sight = camera_sights(store.conn, ["concourse", "plaza"], T0)
     assert list(sight) == ["concourse"]
     assert (sight["concourse"].camera, sight["concourse"].count) == ("b", 300.0)
+    assert sight["concourse"].method == "fused"
 
 
 def test_a_road_zone_is_judged_on_loop_occupancy():
