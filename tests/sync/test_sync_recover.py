@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import json
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -131,6 +132,28 @@ async def test_newest_events_held_nowhere_are_refused_as_lost_unless_accepted(st
     assert any(line.startswith(f"LOST: {report.lost_own} event(s)") for line in report.lines())
 
 
+async def test_a_truck_is_rebuilt_from_another_truck(start_fleet):
+    """Trucks share everything they hold: truck2 gives truck1 back its own log and HQ's
+    (trusted through the roster read back from the damaged file)."""
+    fleet = await start_fleet(["truck1", "truck2"])
+    truck = fleet.log("truck1")
+    for i in range(50):
+        await fleet.call("truck1", truck.create, title=f"fight {i}", kind="fight", severity=4)
+    await fleet.session("truck1", "HQ")
+    await fleet.session("truck2", "HQ")  # HQ's log reaches truck2 ...
+    await fleet.session("truck1", "truck2")  # ... and truck1's log too
+    await fleet.nodes["truck1"].stop()
+    config = fleet.fleet.config("truck1")
+    before, vector = _view(config)
+    damage_a_page(config.path(config.node.database), "events")
+
+    report = await recover(config, [("truck2", fleet.nodes["truck2"].url)], [])
+
+    assert report.sources[0].startswith(f"from truck2 ({fleet.nodes['truck2'].url}): "
+                                        "truck2: pulled ")
+    assert _view(config) == (before, vector)
+
+
 async def test_a_truck_is_rebuilt_from_a_bundle(start_fleet, tmp_path):
     fleet = await _truck_with_history(start_fleet)
     config = fleet.fleet.config("truck1")
@@ -230,3 +253,45 @@ def test_recover_between_real_node_processes(tmp_path):
         assert "this node's chain resumes at seq 61" in done.stdout
     with node_process(truck_dir) as (_, truck_url):
         assert _incidents(truck_url) == before
+
+
+@pytest.mark.slow
+def test_a_recover_killed_midway_leaves_the_node_as_it_was(tmp_path):
+    """SIGKILL while recover waits on a peer (a link that accepts and never answers): the
+    damaged database is untouched, the node still refuses it as damaged (not half
+    swapped), and the next recover finishes the job."""
+    fleet = make_fleet(tmp_path, ["truck1"])
+    truck_dir = fleet.dirs["truck1"]
+    with open_node(fleet.config("truck1")) as (log, _):
+        for i in range(40):
+            log.create(title=f"gate {i} overcrowded", kind="crowd_density", severity=4)
+        before = [i.model_dump_json() for i in log.incidents()]
+    with node_process(fleet.dirs["HQ"]) as (_, hq_url):
+        synced = _fieldkit("sync", "now", "HQ", "--url", hq_url, "--dir", str(truck_dir))
+        assert synced.returncode == 0, synced.stderr
+        damage_a_page(truck_dir / "fieldkit.db", "events")
+        damaged = (truck_dir / "fieldkit.db").read_bytes()
+        with socket.socket() as stall:
+            stall.bind(("127.0.0.1", 0))
+            stall.listen()
+            stall.settimeout(60)
+            recovering = subprocess.Popen(
+                [sys.executable, "-m", "fieldkit.cli", "recover", "--from",
+                 f"HQ=http://127.0.0.1:{stall.getsockname()[1]}", "--dir", str(truck_dir)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                connection, _ = stall.accept()  # recover is in its session now
+                connection.close()
+            finally:
+                recovering.kill()
+                recovering.wait()
+        assert (truck_dir / "fieldkit.db").read_bytes() == damaged
+        assert not (truck_dir / "fieldkit.db.swap").exists()
+        assert not (truck_dir / "fieldkit.db-wal").exists()
+        refused = _fieldkit("node", "run", "--dir", str(truck_dir))
+        assert refused.returncode == 1
+        assert "fieldkit.db is damaged (database disk image is malformed)" in refused.stderr
+        done = _fieldkit("recover", "--from", f"HQ={hq_url}", "--dir", str(truck_dir))
+        assert done.returncode == 0, done.stderr
+    with open_node(fleet.config("truck1")) as (log, _):
+        assert [i.model_dump_json() for i in log.incidents()] == before
