@@ -38,6 +38,23 @@ async def client(node: Node):
         yield c
 
 
+async def _attach_png(client: NodeClient, node: Node, incident_id: str, name: str) -> None:
+    async with client.session.post(f"{node.url}/api/incidents/{incident_id}/attachments",
+                                   params={"name": name}, data=make_png(32, 24),
+                                   headers={"Content-Type": "image/png"}) as response:
+        assert response.status == 200
+
+
+async def _open_detail(app: FieldkitApp, pilot) -> DetailScreen:
+    """The detail screen of the board's one incident."""
+    await _started(app, pilot, 1)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen))
+    screen = app.screen
+    assert isinstance(screen, DetailScreen)
+    return screen
+
+
 async def _started(app: FieldkitApp, pilot, rows: int) -> None:
     await wait_for(pilot, lambda: app.state is LinkState.LIVE and app.table.row_count == rows,
                    "board loaded")
@@ -219,17 +236,10 @@ async def test_detail_timeline_units_links_and_snapshot_preview(node, client):
     await client.add_note(ids[0], "barriers moved")
     await client.request("POST", f"/api/incidents/{ids[0]}/links",
                          body={"target": "camera", "ref": "cam-north"})
-    async with client.session.post(f"{node.url}/api/incidents/{ids[0]}/attachments?name=snap.png",
-                                   data=make_png(32, 24),
-                                   headers={"Content-Type": "image/png"}) as response:
-        assert response.status == 200
+    await _attach_png(client, node, ids[0], "snap.png")
     app = FieldkitApp(NodeClient(node.url))
     async with app.run_test(size=SIZE) as pilot:
-        await _started(app, pilot, 1)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen))
-        screen = app.screen
-        assert isinstance(screen, DetailScreen)
+        screen = await _open_detail(app, pilot)
         await wait_for(pilot, lambda: screen.events is not None and screen.preview_of is not None,
                        "timeline and preview loaded")
         timeline = str(screen.query_one("#detail-timeline", Static).render())
@@ -490,3 +500,34 @@ async def test_a_big_log_shows_the_top_of_the_board_first(node):
         assert not app.loading
         assert "250 open/250" in _status(app)
         assert app.model.incidents[app.table.current_id() or ""].severity == 5
+
+
+async def test_detail_says_when_a_snapshot_expired(node, client):
+    from fieldkit.hlc import wall_ms
+    from fieldkit.identity import Keyring, NodeIdentity
+    from fieldkit.log import IncidentLog
+    from fieldkit.retention import DAY_MS, expire_snapshots
+    from fieldkit.store import open_node_store
+
+    created = await client.create({"title": "Dense crowd", "kind": "crowd_density",
+                                   "severity": 4, "source": "analytics"})
+    await _attach_png(client, node, created.id, "gate3.png")
+    await client.request("POST", f"/api/incidents/{created.id}/status",
+                         body={"status": "closed"})
+    config = node.config
+    identity = NodeIdentity.load(config.node.name, config.path(config.node.key_file))
+    store = open_node_store(config)
+    try:  # a month on, as the node's hourly retention would see it
+        log = IncidentLog(store, identity, Keyring.from_names(identity, config.trust.nodes))
+        assert expire_snapshots(log, 7, wall_ms() + 30 * DAY_MS).blobs == 1
+    finally:
+        store.close()
+    app = FieldkitApp(NodeClient(node.url))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open_detail(app, pilot)
+        preview = screen.query_one("#detail-preview", Static)
+        await wait_for(pilot, lambda: "expired" in str(preview.render()), "expiry shown")
+        assert "snapshot gate3.png: image expired on " in str(preview.render())
+        attachments = str(screen.query_one("#detail-attachments", Static).render())
+        assert "attached gate3.png (image/png" in attachments
+        assert ", image expired on " in attachments
