@@ -271,6 +271,27 @@ def bench_log(events: int, one_by_one: int, as_json: bool) -> None:
     click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.table())
 
 
+@bench.command("api")
+@click.option("--incidents", type=click.IntRange(1, 100_000), default=200, show_default=True,
+              help="Incidents on the board that GET /api/incidents returns.")
+@click.option("--subscribers", type=click.IntRange(0, 2000), default=200, show_default=True,
+              help="Live streams open during the loaded phase.")
+@click.option("--writers", type=click.IntRange(1, 1000), default=50, show_default=True,
+              help="Crews each changing an incident once a second in the loaded phase.")
+@click.option("--seconds", type=click.FloatRange(1, 600), default=20.0, show_default=True,
+              help="Length of each phase (idle, then loaded).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable figures.")
+@cli_errors
+def bench_api(incidents: int, subscribers: int, writers: int, seconds: float,
+              as_json: bool) -> None:
+    """API read latency idle, then under live streams and writers, with the ratio."""
+    from fieldkit.bench.api import run_api_bench
+
+    result = run_api_bench(incidents=incidents, subscribers=subscribers, writers=writers,
+                           seconds=seconds, progress=lambda msg: click.echo(msg, err=True))
+    click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.table())
+
+
 add_part_commands(main, bench)
 
 

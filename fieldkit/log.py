@@ -449,19 +449,20 @@ class IncidentLog:
     def stats(self) -> dict[str, Any]:
         """Counts for health: events, incidents by status, origins, rejections, and the
         arrival cursor (where a live stream resumes), read together."""
-        conn = self.store.conn
-        by_status = dict(conn.execute("SELECT status, count(*) FROM incidents GROUP BY status"))
-        events, cursor = conn.execute(
-            "SELECT count(*), coalesce(max(arrival), 0) FROM events").fetchone()
-        return {
-            "events": events,
-            "cursor": cursor,
-            "incidents": sum(by_status.values()),
-            "by_status": by_status,
-            "open": sum(n for s, n in by_status.items() if Status(s).is_open),
-            "origins": self.version_vector(),
-            "rejected": sum(r["count"] for r in self.rejections()),
-        }
+        with self.store.read() as conn:  # one snapshot: the counts agree with the cursor
+            by_status = dict(conn.execute(
+                "SELECT status, count(*) FROM incidents GROUP BY status"))
+            events, cursor = conn.execute(
+                "SELECT count(*), coalesce(max(arrival), 0) FROM events").fetchone()
+            return {
+                "events": events,
+                "cursor": cursor,
+                "incidents": sum(by_status.values()),
+                "by_status": by_status,
+                "open": sum(n for s, n in by_status.items() if Status(s).is_open),
+                "origins": self.version_vector(),
+                "rejected": sum(r["count"] for r in self.rejections()),
+            }
 
     def rebuild(self) -> int:
         """Fold every incident again from the events. Returns the number of incidents."""

@@ -147,8 +147,8 @@ class PooledReads:
 
     def _run(self, sql: str, parameters: Sequence[Any], many: bool) -> Cursor:
         """``parameters``: one row's values, or (``many``) a list of rows."""
-        writing = self._store.writing()
-        if writing is not None:  # inside this thread's write: read what it wrote
+        writing = self._store.writing() or self._store.snapshot()
+        if writing is not None:  # inside this thread's write or read(): its view
             if many:
                 return writing.executemany(sql, parameters)
             return writing.execute(sql, parameters)
@@ -201,6 +201,7 @@ class PgStore:
         self._url = url  # may hold a password: never logged
         self._closed = threading.Event()
         self._writing = threading.local()  # .conn: the thread's open write, if any
+        self._reading = threading.local()  # .conn: the thread's open read(), if any
         self._listeners: list[threading.Thread] = []
         self.name = f"postgresql database {info.get('dbname', '?')!r} on {info.get('host', '?')}"
         self.pool = ConnectionPool(url, min_size=1, max_size=size, open=False,
@@ -292,14 +293,45 @@ class PgStore:
                 with outer.raw.transaction():  # psycopg nests it as a savepoint
                     yield outer
                 return
-            with self.pool.connection() as raw, raw.transaction():
-                self._writing.conn = PgConnection(raw)
-                try:
-                    yield self._writing.conn
-                finally:
-                    self._writing.conn = None
+            with self._bound(self._writing) as conn:
+                yield conn
         except psycopg.Error as exc:
             raise StoreError(f"write to {self.name} failed: {exc}") from exc
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """Reads through ``conn`` on this thread share one REPEATABLE READ snapshot until
+        the block ends; inside a write or another read, that one's."""
+        outer = self.writing() or self.snapshot()
+        if outer is not None:
+            yield outer
+            return
+        try:
+            with self._bound(self._reading,
+                             "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY") as conn:
+                yield conn
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot read {self.name}: {exc}") from exc
+
+    @contextmanager
+    def _bound(self, slot: threading.local, *first: str) -> Iterator[PgConnection]:
+        """A pooled connection in one transaction (opened by the statements ``first``),
+        known to this thread's ``conn`` reads through ``slot`` until it ends."""
+        with self.pool.connection() as raw, raw.transaction():
+            for statement in first:
+                raw.execute(statement)
+            slot.conn = PgConnection(raw)
+            try:
+                yield slot.conn
+            finally:
+                slot.conn = None
+
+    def snapshot(self) -> PgConnection | None:
+        """This thread's open :meth:`read`, if any."""
+        return getattr(self._reading, "conn", None)
+
+    def open_reader(self) -> None:
+        """Nothing to do: every read takes a pooled connection of its own."""
 
     def writing(self) -> PgConnection | None:
         """This thread's open write transaction, if any."""

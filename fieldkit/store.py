@@ -6,6 +6,12 @@ sqlite-utils' ``atomic()`` does), so a part can open one write around several in
 log calls and have them commit together or not at all. PostgreSQL nests the same way
 (``SAVEPOINT``/``RELEASE``/``ROLLBACK TO``), which is what another backend implements.
 
+Reads need not wait for writes: a thread that calls :meth:`Store.open_reader` gets its own
+connection, a WAL reader that sees every committed transaction and never waits for the
+writer (the node runs its API reads on such threads, :mod:`fieldkit.worker`); several
+statements that must agree (health's counts and cursor) run in one :meth:`Store.read`
+snapshot.
+
 Opening a database migrates it forward (each migration in its own transaction, recorded
 by sqlite-utils in ``_sqlite_migrations``). A database that records migrations this
 version does not know was written by a newer fieldkit: it is refused before anything is
@@ -51,9 +57,51 @@ class Store:
         except BaseException:
             self._lock.close()
             raise
-        self.conn: sqlite3.Connection = self.db.conn
+        self._main: sqlite3.Connection = self.db.conn
         self._writer: int | None = None  # the thread inside write(), if any
         self._depth = 0  # savepoints open inside it
+        self._local = threading.local()  # .conn: a reader thread's own connection
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection reads go through: this thread's own if it is a reader thread
+        (:meth:`open_reader`) and not writing, else the writer's."""
+        reader: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if reader is None or self._writer == threading.get_ident():
+            return self._main
+        return reader
+
+    def open_reader(self) -> None:
+        """Give this thread its own read-only connection (e.g. an executor's
+        ``initializer``): in WAL mode its reads never wait for a write in progress."""
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA query_only=ON")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {self.path} for reading: {exc}") from exc
+        with self._readers_lock:
+            self._readers.append(conn)
+        self._local.conn = conn
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """Several reads that see one snapshot (nothing committed between them); inside
+        a write or another read, that one's."""
+        conn = self.conn
+        if conn.in_transaction:
+            yield conn
+            return
+        try:
+            conn.execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read {self.path}: {exc}") from exc
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")  # a read-only transaction: this only ends the snapshot
 
     @staticmethod
     def _open(path: Path) -> sqlite_utils.Database:
@@ -85,7 +133,10 @@ class Store:
         self.close()
 
     def close(self) -> None:
-        self.conn.close()
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for conn in (*readers, self._main):
+            conn.close()
         self._lock.close()
 
     @contextmanager
@@ -102,27 +153,27 @@ class Store:
             if self._writer != threading.get_ident():
                 raise StoreError(f"cannot write to {self.path}: another thread is writing")
             with self._savepoint():
-                yield self.conn
+                yield self._main
             return
         try:
-            self.conn.execute("BEGIN IMMEDIATE")
+            self._main.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to {self.path}: {exc}") from exc
         self._writer = threading.get_ident()
         try:
-            yield self.conn
+            yield self._main
         except sqlite3.Error as exc:
-            self.conn.rollback()
+            self._main.rollback()
             raise StoreError(f"write to {self.path} failed: {exc}") from exc
         except BaseException:
-            self.conn.rollback()
+            self._main.rollback()
             raise
         finally:
             self._writer = None
         try:
-            self.conn.execute("COMMIT")
+            self._main.execute("COMMIT")
         except sqlite3.Error as exc:
-            self.conn.rollback()
+            self._main.rollback()
             raise StoreError(f"commit to {self.path} failed: {exc}") from exc
 
     @contextmanager
@@ -130,17 +181,17 @@ class Store:
         self._depth += 1
         name = f"fieldkit_{self._depth}"
         try:
-            self.conn.execute(f"SAVEPOINT {name}")
+            self._main.execute(f"SAVEPOINT {name}")
             try:
                 yield
             except BaseException:
                 # An error may already have ended the whole transaction (SQLite does on
                 # some I/O errors): then there is no savepoint left to roll back to.
-                if self.conn.in_transaction:
-                    self.conn.execute(f"ROLLBACK TO {name}")
-                    self.conn.execute(f"RELEASE {name}")
+                if self._main.in_transaction:
+                    self._main.execute(f"ROLLBACK TO {name}")
+                    self._main.execute(f"RELEASE {name}")
                 raise
-            self.conn.execute(f"RELEASE {name}")
+            self._main.execute(f"RELEASE {name}")
         except sqlite3.Error as exc:
             raise StoreError(f"write to {self.path} failed: {exc}") from exc
         finally:
@@ -157,7 +208,7 @@ class Store:
 
     def integrity_check(self) -> str:
         """"ok", or the first problem SQLite finds (a page it cannot read at all too)."""
-        return integrity(self.conn)
+        return integrity(self._main)
 
 
 def integrity(conn: sqlite3.Connection) -> str:

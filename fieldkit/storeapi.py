@@ -37,7 +37,7 @@ class Connection(Protocol):
 
 class LogStore(Protocol):
     """An open store. ``conn`` reads (each statement on its own); ``write()`` is one
-    atomic transaction."""
+    atomic transaction; ``read()`` a consistent snapshot for several reads."""
 
     dialect: Dialect
 
@@ -45,6 +45,14 @@ class LogStore(Protocol):
     def conn(self) -> Connection: ...
 
     def write(self) -> AbstractContextManager[Connection]: ...
+
+    def read(self) -> AbstractContextManager[Connection]:
+        """Reads through ``conn`` on this thread see one snapshot until it ends (inside a
+        write: the write's own view)."""
+
+    def open_reader(self) -> None:
+        """Make this thread a reader whose reads never wait for a write in progress
+        (SQLite: its own WAL connection; PostgreSQL reads are pooled already)."""
 
     def lock_origins(self, conn: Connection, origins: Iterable[str]) -> None:
         """Inside ``write()``: hold these origins' chains until commit, so concurrent

@@ -1,10 +1,12 @@
-"""The incident log behind one dedicated thread, for asyncio code.
+"""The incident log behind dedicated threads, for asyncio code.
 
 SQLite calls block (fsync on every commit, waits on another process's write lock), so
-the node runs them on a single named thread: the event loop never stalls, and the
-connection is only ever used from one thread at a time. A PostgreSQL store pools its
-connections and locks per origin, so it gets several threads: a console's read does not
-queue behind the trucks' sync batches.
+the node runs them off the event loop: writes (and whatever a part runs through
+:meth:`LogWorker.call`) on one named thread, whose connection is only ever used from it;
+the API's reads (:meth:`LogWorker.read`) on a few reader threads, each with its own WAL
+connection, so a console's read never queues behind writes, their fsyncs or each other.
+A PostgreSQL store pools its connections and locks per origin, so it gets several
+threads for both: a console's read does not queue behind the trucks' sync batches.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 #: Store threads over PostgreSQL: as many as its pool has connections.
 POSTGRES_THREADS = 8
+#: Reader threads over SQLite (WAL readers never wait for the writer, nor each other).
+SQLITE_READERS = 3
 #: Seconds between integrity checks of a running node's store (one also runs at start).
 INTEGRITY_INTERVAL_S = 600.0
 
@@ -38,9 +42,10 @@ class LogWorker:
     """Owns the store thread(s) and the :class:`IncidentLog` used from them."""
 
     def __init__(self, log: IncidentLog, executor: ThreadPoolExecutor, threads: int = 1,
-                 where: str = "") -> None:
+                 where: str = "", reads: ThreadPoolExecutor | None = None) -> None:
         self.log = log
         self._executor = executor
+        self._reads = reads or executor
         self.where = where or "the store"
         self.integrity = "ok"
         """What the last integrity check found (or a read that hit a damaged page)."""
@@ -67,22 +72,32 @@ class LogWorker:
             await loop.run_in_executor(executor, store.close)
             executor.shutdown(wait=False)
             raise StoreError(damaged(where, problem))
-        threads = 1
+        threads, reads = 1, None
         if store.dialect == "postgresql":
             executor.shutdown(wait=True)
             threads = POSTGRES_THREADS
             executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fieldkit-store")
+        else:
+            reads = ThreadPoolExecutor(max_workers=SQLITE_READERS, initializer=store.open_reader,
+                                       thread_name_prefix="fieldkit-read")
         return cls(IncidentLog(store, identity, keyring,
                                max_skew_s=config.trust.max_clock_skew_s), executor, threads,
-                   where)
+                   where, reads)
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)`` on the store thread. A read that meets a damaged
         page raises StoreError saying so (not a bare sqlite3 error: a 500)."""
+        return await self._run(self._executor, functools.partial(fn, *args, **kwargs))
+
+    async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """:meth:`call` for ``fn`` that only reads through ``log.store.conn`` (or
+        ``read()``): on a reader thread, so it waits for no write and no other read."""
+        return await self._run(self._reads, functools.partial(fn, *args, **kwargs))
+
+    async def _run(self, executor: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor,
-                                              functools.partial(fn, *args, **kwargs))
+            return await loop.run_in_executor(executor, fn)
         except sqlite3.DatabaseError as exc:
             if type(exc) is not sqlite3.DatabaseError:  # subclasses: not damage
                 raise
@@ -109,6 +124,9 @@ class LogWorker:
             return await self.call(fn, *args, **kwargs)
 
     async def close(self) -> None:
+        if self._reads is not self._executor:
+            # Off the loop: a reader thread may still be finishing a read.
+            await asyncio.to_thread(self._reads.shutdown, wait=True)
         await self.call(self.log.store.close)
         self._executor.shutdown(wait=True)
 

@@ -113,6 +113,44 @@ def test_sqlite_and_postgresql_hold_byte_identical_views(ops, seed, postgres, tm
         log.store.close()
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_reads_wait_for_no_write_and_a_read_block_is_one_snapshot(backend, request, tmp_path):
+    """Health's counts and cursor come from one snapshot, on both backends, and a read
+    answers while another connection holds a write open (held by an Event, not a sleep)."""
+    location = (str(tmp_path / "T01.db") if backend == "sqlite"
+                else request.getfixturevalue("pg_url"))
+    identity = NodeIdentity.generate("T01")
+    writer, reader = _open(location, identity, []), _open(location, identity, [])
+    writer.create(title="first", kind="medical", severity=2)
+    held, release = threading.Event(), threading.Event()
+
+    def hold_write() -> None:
+        with writer.store.write():
+            writer.create(title="uncommitted", kind="medical", severity=2)
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold_write)
+    holder.start()
+    try:
+        assert held.wait(30)
+        open_write = reader.stats()
+        assert (open_write["events"], open_write["incidents"]) == (1, 1)
+    finally:
+        release.set()
+        holder.join()
+    with reader.store.read():
+        before = reader.stats()
+        writer.create(title="meanwhile", kind="medical", severity=2)
+        assert reader.stats() == before
+        assert reader.cursor() == before["cursor"]
+    after = reader.stats()
+    assert (before["events"], after["events"]) == (2, 3)
+    assert after["cursor"] > before["cursor"]
+    for log in (writer, reader):
+        log.store.close()
+
+
 def _truck_events(name: str, count: int, tmp_path: Path) -> tuple[NodeIdentity, list[Event]]:
     identity = NodeIdentity.generate(name)
     truck = _open(tmp_path / f"{name}.db", identity, [])

@@ -12,9 +12,10 @@ import aiohttp
 import psycopg
 import pytest
 
+from fieldkit.bench.process import NodeProcess, free_port
 from fieldkit.config import load_config
 from fieldkit.errors import ConfigError
-from fieldkit.hq.bench import HqProcess, Truck, free_port, prepare_hq, push, simulated_trucks
+from fieldkit.hq.bench import Truck, prepare_hq, push, simulated_trucks
 from fieldkit.workers import check_workers
 from tests.waiting import until
 
@@ -47,7 +48,7 @@ async def _stream(url: str, seen: list[tuple[str, int]], total: int) -> None:
                 await asyncio.sleep(0.1)
 
 
-async def _scenario(hq: HqProcess, trucks: list[Truck]) -> list[tuple[str, int]]:
+async def _scenario(hq: NodeProcess, trucks: list[Truck]) -> list[tuple[str, int]]:
     total = sum(len(t.events) for t in trucks)
     acknowledged = 0
     seen: list[tuple[str, int]] = []
@@ -76,7 +77,7 @@ async def _scenario(hq: HqProcess, trucks: list[Truck]) -> list[tuple[str, int]]
 def test_workers_lose_nothing_when_one_is_killed_mid_sync(pg_url, tmp_path):
     trucks = simulated_trucks(4, 2000)
     port = free_port()
-    with HqProcess(prepare_hq(tmp_path, trucks, pg_url, port), 2, port) as hq:
+    with NodeProcess(prepare_hq(tmp_path, trucks, pg_url, port), 2, port) as hq:
         seen = asyncio.run(_scenario(hq, trucks))
     with psycopg.connect(pg_url) as raw:
         rows = raw.execute("SELECT origin, seq FROM events ORDER BY arrival").fetchall()

@@ -17,12 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
-import socket
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -34,6 +28,8 @@ import aiohttp
 import click
 import uuid6
 
+from fieldkit.bench import percentile
+from fieldkit.bench.process import NodeProcess, free_port
 from fieldkit.events import GENESIS, Event, seal
 from fieldkit.hlc import LOGICAL_BITS
 from fieldkit.identity import NodeIdentity
@@ -43,7 +39,6 @@ from fieldkit.pgserver import TempPostgres
 BATCH = 500
 EVENTS_PER_INCIDENT = 20
 CONSOLE_PERIOD_S = 0.5
-START_TIMEOUT_S = 120.0
 PUSH_GIVE_UP_S = 120.0
 #: The bench's clock: every run signs the same timeline.
 EPOCH_MS = 1_790_000_000_000
@@ -98,68 +93,6 @@ def prepare_hq(root: Path, trucks: list[Truck], store_url: str | None, port: int
     return node_dir
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class HqProcess:
-    """``fieldkit node run --workers N`` as a real process; ``with`` starts and stops it."""
-
-    def __init__(self, node_dir: Path, workers: int, port: int) -> None:
-        self.node_dir, self.workers, self.port = node_dir, workers, port
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> HqProcess:
-        script = Path(sys.executable).with_name("fieldkit")
-        self.log = (self.node_dir / "hq.log").open("wb")
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        self.proc = subprocess.Popen(  # noqa: S603 (our own command line)
-            [str(script), "node", "run", "--dir", str(self.node_dir), "--workers",
-             str(self.workers)], stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-    def worker_pids(self) -> list[int]:
-        """The worker processes (children of the supervisor; the node itself with 1)."""
-        assert self.proc is not None
-        if self.workers == 1:
-            return [self.proc.pid]
-        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        pids = []
-        with contextlib.suppress(OSError):
-            for pid in path.read_text().split():
-                # Not multiprocessing's resource tracker, the other child.
-                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    pids.append(int(pid))
-        return pids
-
-    async def wait_ready(self, session: aiohttp.ClientSession) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"HQ exited with {self.proc.returncode}: see "
-                                   f"{self.node_dir / 'hq.log'}")
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(f"{self.url}/api/health") as response:
-                    if response.status == 200 and len(self.worker_pids()) == self.workers:
-                        return
-            await asyncio.sleep(0.1)
-        raise RuntimeError(f"HQ did not answer within {START_TIMEOUT_S:.0f} s")
-
-
 async def push(session: aiohttp.ClientSession, url: str, body: bytes) -> int:
     """POST one batch until HQ acknowledges it (a worker may die under it: retry, as a
     truck's sync does); returns the events HQ newly applied. An HQ that acknowledges
@@ -192,9 +125,7 @@ class Run:
         return self.events / self.seconds
 
     def percentile(self, q: int) -> float:
-        if len(self.reads_ms) < 2:
-            return self.reads_ms[0] if self.reads_ms else float("nan")
-        return statistics.quantiles(self.reads_ms, n=100)[q - 1]
+        return percentile(self.reads_ms, q)
 
 
 async def _console(session: aiohttp.ClientSession, url: str, done: asyncio.Event,
@@ -246,18 +177,13 @@ def run_hq_bench(*, trucks: int = 200, events: int = 1_000_000, consoles: int = 
             url = server.create_database() if backend == "postgresql" else None
             port = free_port()
             progress(f"{backend} HQ, {workers} worker(s): {consoles} consoles reading")
-            with HqProcess(prepare_hq(root, fleet, url, port), workers, port) as hq:
-                asyncio.run(_ready(hq))
+            with NodeProcess(prepare_hq(root, fleet, url, port), workers, port) as hq:
+                asyncio.run(hq.ready())
                 applied, seconds, reads = asyncio.run(drive(hq.url, fleet, consoles))
             if applied != events:
                 raise RuntimeError(f"{backend} x{workers}: {applied} of {events} applied")
             runs.append(Run(backend, workers, applied, seconds, reads))
     return runs
-
-
-async def _ready(hq: HqProcess) -> None:
-    async with aiohttp.ClientSession() as session:
-        await hq.wait_ready(session)
 
 
 def table(runs: list[Run]) -> str:
