@@ -16,7 +16,8 @@ import psycopg
 import pytest
 
 from fieldkit.background import LOCK_KEY
-from fieldkit.hq.bench import HqProcess, free_port, prepare_hq
+from fieldkit.bench.process import NodeProcess, free_port
+from fieldkit.hq.bench import prepare_hq
 from fieldkit.hq.cot import MARKER, incident_uid
 from tests.hq.hqhelp import LAT0, LON0, cot_receiver, free_udp_port, parse_cot
 from tests.waiting import until
@@ -69,7 +70,7 @@ async def _sent_once(url: str, markers: Markers, titles: list[str]) -> list[str]
     return [*uids, last]
 
 
-async def _scenario(hq: HqProcess, pg_url: str, markers: Markers) -> None:
+async def _scenario(hq: NodeProcess, pg_url: str, markers: Markers) -> None:
     reading = asyncio.create_task(markers.read())
     try:
         async with aiohttp.ClientSession() as session:
@@ -103,7 +104,7 @@ def test_background_jobs_run_once_and_move_when_their_worker_dies(pg_url, tmp_pa
                    "multicast_ttl = 0\ninterval_s = 3600\n")
     receiver = cot_receiver(cot_port)
     try:
-        with HqProcess(node_dir, 2, port) as hq:
+        with NodeProcess(node_dir, 2, port) as hq:
             asyncio.run(_scenario(hq, pg_url, Markers(receiver)))
     finally:
         receiver.close()
