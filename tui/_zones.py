@@ -22,7 +22,9 @@ from tui._panels import Fetched, ago, as_of, seconds_text
 # What a crew must see at 80 columns comes first: state, density and how old it is.
 ZONE_COLUMNS = ("zone", "state", "since", "density", "data", "flow in/out", "room", "by")
 SENSOR_COLUMNS = ("sensor", "zone", "heard", "every", "health", "value", "kind")
-FLEET_COLUMNS = ("node", "zone", "state", "since", "incident")
+FLEET_COLUMNS = ("node", "zone", "state", "since", "node heard", "incident")
+QUIET_S = 300.0
+"""A node not heard from for this long: its zones may have changed since (marked)."""
 
 _STATE_STYLE = {"free": "green", "dense": "bold yellow", "congested": "bold red",
                 "blocked": "bold white on red", "degraded": "yellow", "unknown": "yellow"}
@@ -109,10 +111,15 @@ def fleet_rows(fleet: FleetView | None, skip_self: bool) -> list[tuple[str, Cell
     for node in [] if fleet is None else fleet.nodes:
         if skip_self and node.is_self:
             continue
+        heard = node.last_event_s_ago
+        quiet = heard is None or heard > QUIET_S
         for name, zone in sorted(node.zones.items()):
             rows.append((f"{node.node}\x1f{name}", (
                 Text(node.node, style="bold"), terminal_safe(name), state_cell(zone.state),
-                ago(zone.since_s_ago), zone.incident[-12:])))
+                ago(zone.since_s_ago),
+                Text(f"{ago(heard)}{' STALE?' if quiet else ''}",
+                     style="bold yellow" if quiet else ""),
+                zone.incident[-12:])))
     return rows
 
 

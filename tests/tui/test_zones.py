@@ -7,12 +7,12 @@ import time
 
 import aiohttp
 from textual.widgets import DataTable, Static
-from tuihelp import FIXED_SENSORS, text_of, wait_for
+from tuihelp import FIXED_FLEET, FIXED_SENSORS, text_of, wait_for
 
 from fieldkit.node import Node
 from sensors.config import SensorsSection
 from tui import FieldkitApp, LinkState, NodeClient
-from tui._zones import ZONE_COLUMNS, data_cell, fill, health_cell, zone_cells
+from tui._zones import ZONE_COLUMNS, data_cell, fill, fleet_rows, health_cell, zone_cells
 
 TOKEN = "push-token-0123456789"
 
@@ -43,6 +43,15 @@ def test_sensor_health_names_the_fault_and_refusals():
     assert str(health_cell(by_id["cc-out"])) == "ok  2 refused: value -3 is below 0"
     waiting = by_id["ng-count"].model_copy(update={"fault": None})
     assert str(health_cell(waiting)) == "waiting"
+
+
+def test_a_peers_zones_say_how_long_ago_the_peer_was_heard():
+    rows = dict(fleet_rows(FIXED_FLEET, skip_self=True))
+    assert list(rows) == ["T02\x1feast-ramp", "T02\x1fwest-ramp"]  # T01's own shown above
+    *_, state, since, heard, incident = map(str, rows["T02\x1feast-ramp"])
+    assert (state, since, heard) == ("blocked", "20 min ago", "15 min ago STALE?")
+    assert incident == "000000000011"
+    assert len(fleet_rows(FIXED_FLEET, skip_self=False)) == 3  # no sensors here: T01's too
 
 
 async def test_rows_update_in_place_and_rebuild_when_they_change():

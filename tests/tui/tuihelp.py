@@ -190,9 +190,10 @@ FIXED_FLEET = FleetView.model_validate({
         {**_NODE, "node": "T01", "self": True, "zones": {"concourse": {
             "state": "congested", "since_s_ago": 240.0,
             "incident": "019ac000-0000-7000-8000-000000000010"}}},
-        {**_NODE, "node": "T02", "self": False, "last_sync_s_ago": 8.0,
+        {**_NODE, "node": "T02", "self": False, "last_sync_s_ago": 900.0,
+         "last_event_s_ago": 900.0,
          "sensors_silent": "Silent beyond 3 expected intervals: er-in (120 s).",
-         "zones": {"east-ramp": {"state": "blocked", "since_s_ago": 60.0,
+         "zones": {"east-ramp": {"state": "blocked", "since_s_ago": 1200.0,
                                  "incident": "019ac000-0000-7000-8000-000000000011"},
                    "west-ramp": {"state": "free", "since_s_ago": 3600.0,
                                  "incident": "019ac000-0000-7000-8000-000000000012"}}}]})
