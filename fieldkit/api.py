@@ -400,7 +400,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
         while feed.running:
             frames = feed.frames_after(cursor)
             if frames is None:
-                frames = await worker.read(sse_frames, worker.log, cursor)
+                frames = await worker.read_bulk(sse_frames, worker.log, cursor)
             if frames:
                 await response.write(b"".join(frame for _, frame in frames))
                 cursor = frames[-1][0]

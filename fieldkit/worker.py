@@ -42,7 +42,10 @@ class LogWorker:
     """Owns the store thread(s) and the :class:`IncidentLog` used from them."""
 
     def __init__(self, log: IncidentLog, executor: ThreadPoolExecutor, threads: int = 1,
-                 where: str = "", reads: ThreadPoolExecutor | None = None) -> None:
+                 where: str = "", reads: ThreadPoolExecutor | None = None,
+                 readers: int = 0) -> None:
+        """``reads``/``readers``: the reader threads and how many (default: reads share
+        the ``threads`` store threads)."""
         self.log = log
         self._executor = executor
         self._reads = reads or executor
@@ -53,6 +56,11 @@ class LogWorker:
         # runs, one waits ready), so the thread queue never holds more than that many
         # ahead of a console's read.
         self._ingest = asyncio.Semaphore(max(2, threads // 2))
+        # Bulk reads (live streams catching up from far behind, possibly hundreds at
+        # once) leave a reader thread free for a console's read: one at a time over
+        # SQLite's three readers; over PostgreSQL's shared threads, fewer than ingest
+        # leaves free.
+        self._bulk_reads = asyncio.Semaphore(max(1, ((readers or threads) - 1) // 2))
 
     @classmethod
     async def open(cls, config: Config) -> LogWorker:
@@ -72,17 +80,18 @@ class LogWorker:
             await loop.run_in_executor(executor, store.close)
             executor.shutdown(wait=False)
             raise StoreError(damaged(where, problem))
-        threads, reads = 1, None
+        threads, reads, readers = 1, None, 0
         if store.dialect == "postgresql":
             executor.shutdown(wait=True)
             threads = POSTGRES_THREADS
             executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fieldkit-store")
         else:
-            reads = ThreadPoolExecutor(max_workers=SQLITE_READERS, initializer=store.open_reader,
+            readers = SQLITE_READERS
+            reads = ThreadPoolExecutor(max_workers=readers, initializer=store.open_reader,
                                        thread_name_prefix="fieldkit-read")
         return cls(IncidentLog(store, identity, keyring,
                                max_skew_s=config.trust.max_clock_skew_s), executor, threads,
-                   where, reads)
+                   where, reads, readers)
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)`` on the store thread. A read that meets a damaged
@@ -93,6 +102,11 @@ class LogWorker:
         """:meth:`call` for ``fn`` that only reads through ``log.store.conn`` (or
         ``read()``): on a reader thread, so it waits for no write and no other read."""
         return await self._run(self._reads, functools.partial(fn, *args, **kwargs))
+
+    async def read_bulk(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """:meth:`read` for a read that may come many at once, a few at a time."""
+        async with self._bulk_reads:
+            return await self.read(fn, *args, **kwargs)
 
     async def _run(self, executor: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
