@@ -14,6 +14,7 @@ def _has_links(config: Config) -> bool:
 
 PART = Part(
     name="drones", order=20, section=DronesSection, install="drone.service:setup",
+    background="drone.service:telemetry_job",
     enabled=_has_links,
     commands=(
         Command("drone", "drone.cli:drone",

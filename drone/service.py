@@ -1,16 +1,18 @@
 """The node's drone telemetry service: every configured link, a sampling loop that stores
 vehicle state and turns alert rules into incidents, and the aiohttp wiring.
 
-``setup(app)`` is what :func:`fieldkit.api.create_app` calls: it adds a ``cleanup_ctx``
-that starts the links when the node starts and stops them on shutdown, and two read-only
-routes: ``GET /api/drones`` (live state and link counters) and
-``GET /api/drones/{vehicle}/ground?u=&v=[&at=]`` (where an image pixel lies on the
-ground, at a video frame's time ``at`` in Unix seconds, node clock).
+``setup(app)`` is what :func:`fieldkit.api.create_app` calls; the background job
+:func:`telemetry_job` (one process per database: :mod:`fieldkit.background`) starts the
+links and stops them on shutdown. Two read-only routes: ``GET /api/drones`` (live state
+and link counters) and ``GET /api/drones/{vehicle}/ground?u=&v=[&at=]`` (where an
+image pixel lies on the ground, at a video frame's time ``at`` in Unix seconds, node
+clock).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -28,6 +30,7 @@ from drone.signing import SigningKey
 from drone.state import TelemetrySample
 from drone.transport import make_transport
 from fieldkit.appkeys import CONFIG, FEED, WORKER
+from fieldkit.background import Slot
 from fieldkit.config import Config
 from fieldkit.errors import IngestError, InvalidActionError, NotFoundError
 from fieldkit.tasks import cancel_and_wait
@@ -189,37 +192,43 @@ class DroneService:
 
 # --- aiohttp wiring ----------------------------------------------------------------------
 
-DRONES = web.AppKey("drones", DroneService)
+DRONES = web.AppKey("drones", Slot[DroneService])
 
 
 def setup(app: web.Application) -> None:
-    """Register the drone service on the node's API app (after the worker and feed).
+    """Register the drone routes on the node's API app (:func:`telemetry_job` runs the
+    links).
 
     Signing keys are read now, while the app is built: a missing key file stops the node
     before its database is opened (or created and migrated)."""
     config = app[CONFIG]
     for link in config.section(DronesSection).links:
         signing_key(config, link)
-    app.cleanup_ctx.append(_drone_ctx)
+    app[DRONES] = Slot("drone telemetry")
     app.router.add_get("/api/drones", list_drones)
     app.router.add_get("/api/drones/{vehicle}/ground", ground_point)
 
 
-async def _drone_ctx(app: web.Application) -> AsyncIterator[None]:
-    feed = app[FEED]
-    service = DroneService(app[CONFIG], app[WORKER], on_change=feed.wake)
-    app[DRONES] = service
+@contextlib.asynccontextmanager
+async def telemetry_job(app: web.Application) -> AsyncIterator[None]:
+    """The links and the sampling loop: a background job (one process per database), or
+    every API worker would bind the links' ports and store every sample."""
+    service = DroneService(app[CONFIG], app[WORKER], on_change=app[FEED].wake)
     try:
         await service.start()
     except IngestError:
         await service.stop()
         raise
-    yield
-    await service.stop()
+    app[DRONES].value = service
+    try:
+        yield
+    finally:
+        app[DRONES].value = None
+        await service.stop()
 
 
 async def list_drones(request: web.Request) -> web.Response:
-    service = request.app[DRONES]
+    service = request.app[DRONES].get()
     return respond(DronesView.model_validate({
         # "name" repeats "vehicle": older consoles key their rows by name.
         "vehicles": [{"name": s.vehicle, **asdict(s)} for s in service.latest.values()],
@@ -235,5 +244,5 @@ async def ground_point(request: web.Request) -> web.Response:
     except (KeyError, ValueError) as exc:
         raise InvalidActionError("give pixel coordinates ?u=X&v=Y (numbers), and "
                                  "optionally at=UNIX_SECONDS") from exc
-    point = request.app[DRONES].locate(request.match_info["vehicle"], u, v, at)
+    point = request.app[DRONES].get().locate(request.match_info["vehicle"], u, v, at)
     return respond(GroundPointView.model_validate(asdict(point)))

@@ -27,7 +27,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aiohttp import web
 
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     import psycopg
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 Job = Callable[[web.Application], AbstractAsyncContextManager[None]]
 """One background job: entered when its process takes the role, exited when it loses it
@@ -139,22 +141,32 @@ class BackgroundRole:
                 return
             await asyncio.sleep(TRY_EVERY_S)
 
-    def require(self, what: str) -> None:
-        """Refuse (503) a request about ``what`` when another process runs it: its live
-        state is there, and an empty answer here would say nothing runs."""
-        if not self.held:
-            raise web.HTTPServiceUnavailable(reason=(
-                f"{what} runs in the API process that holds the background role, not in "
-                f"this one ({self.holder}); this node runs several API processes"))
+class Slot(Generic[T]):
+    """What a background job runs, for the routes of every process: filled only in the
+    process running the job. A route reading it elsewhere is refused (503) rather than
+    answered empty, which would say nothing runs."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.value: T | None = None
+
+    def get(self) -> T:
+        if self.value is None:
+            raise elsewhere(self.what)
+        return self.value
 
 
-ROLE = web.AppKey("background_role", BackgroundRole)
+def elsewhere(what: str) -> web.HTTPServiceUnavailable:
+    """The 503 for a request about a background job that does not run in this process."""
+    return web.HTTPServiceUnavailable(reason=(
+        f"{what} runs in the process that holds this node's background role, not in this "
+        "one (the node runs several API processes, or it is starting)"))
 
 
 def install_role(app: web.Application, jobs: Sequence[Job], store_url: str | None) -> None:
     """Run ``jobs`` once per database, after every part's context started (they use the
     parts' state) and stopped before them."""
-    app[ROLE] = role = BackgroundRole(app, jobs, store_url)
+    role = BackgroundRole(app, jobs, store_url)
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         await role.start()

@@ -108,3 +108,38 @@ def test_background_jobs_run_once_and_move_when_their_worker_dies(pg_url, tmp_pa
             asyncio.run(_scenario(hq, pg_url, Markers(receiver)))
     finally:
         receiver.close()
+
+
+async def test_a_jobs_live_state_is_refused_where_the_job_does_not_run(config, pg_url):
+    """Two node processes' worth of nodes on one database: the hardware probes run in one,
+    whose /api/hardware answers; the other says where they run instead of "disabled"."""
+    from fieldkit.hardware.config import HardwareSection
+    from fieldkit.node import Node
+
+    both = config.model_copy(update={
+        "store": config.store.model_copy(update={"url": pg_url}),
+        "hardware": HardwareSection(health=True)})
+    nodes = [Node(both), Node(both)]
+    for node in nodes:
+        await node.start()
+    try:
+        async def answers() -> list[tuple[int, dict]]:
+            got = []
+            async with aiohttp.ClientSession() as http:
+                for node in nodes:
+                    async with http.get(f"{node.url}/api/hardware") as response:
+                        got.append((response.status, await response.json()))
+            return sorted(got, key=lambda a: a[0])
+
+        (_, body), (_, error) = await until(lambda: _one_holds(answers),
+                                            "one node to run the probes, the other to refuse")
+        assert body["health"]["state"] != "disabled"
+        assert "runs in the process that holds this node's background role" in error["error"]
+    finally:
+        for node in nodes:
+            await node.stop()
+
+
+async def _one_holds(answers):
+    got = await answers()
+    return got if [status for status, _ in got] == [200, 503] else None

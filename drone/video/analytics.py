@@ -244,9 +244,10 @@ class DroneFeeds:
     def locate(self, vehicle: str, u: float, v: float, at: float) -> GroundPoint:
         from drone.service import DRONES
 
-        service = self.app.get(DRONES)
+        slot = self.app.get(DRONES)
+        service = None if slot is None else slot.value
         if service is None:
-            raise GeorefError("no drone telemetry on this node")
+            raise GeorefError("no drone telemetry in this node process")
         return service.locate(vehicle, u, v, at)
 
     def notify(self) -> None:

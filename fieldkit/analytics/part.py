@@ -10,7 +10,7 @@ from fieldkit.parts import Command, Part
 PART = Part(
     name="cameras", order=10, section=CamerasSection,
     install="fieldkit.analytics.service:install_cameras",
-    background="fieldkit.analytics.service:retention_job",
+    background="fieldkit.analytics.service:cameras_job",
     commands=(
         Command("camera", "fieldkit.analytics.cli:camera",
                 "Cameras: calibrate to the ground, list, snapshot with zones."),

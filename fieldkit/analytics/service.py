@@ -1,10 +1,12 @@
-"""The node's cameras inside the local API app: started in a ``cleanup_ctx`` (after the
-store thread and the live feed), stopped before them; ``GET /api/cameras`` reports
+"""The node's cameras inside the local API app: their pipelines run in a background job
+(:func:`pipelines_job`, one process per database: :mod:`fieldkit.background`), started
+after the store thread and the live feed, stopped before them; ``GET /api/cameras`` reports
 each configured camera (``starting`` until its pipeline runs) with its rates and its
 zones' recent metrics windows, and any other feed a part adds (drones' video).
 
 The model loads in the background, so the API answers at once even on a slow disk.
-Snapshot retention (:mod:`fieldkit.retention`) is the part's background job, on every node.
+Snapshot retention (:mod:`fieldkit.retention`) runs in the same background job
+(:func:`cameras_job`), on every node.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from fieldkit.analytics.config import CamerasSection
-from fieldkit.appkeys import CONFIG, WORKER
+from fieldkit.appkeys import CONFIG, FEED, WORKER
+from fieldkit.background import elsewhere
 from fieldkit.hlc import wall_ms
 from fieldkit.retention import expire_periodically
 from fieldkit.storeapi import Connection
@@ -47,15 +50,22 @@ CAMERAS = web.AppKey("cameras", Cameras)
 
 
 def install_cameras(app: web.Application) -> None:
-    """Register the cameras' context and route on ``app`` (from :func:`create_app`)."""
+    """Register the cameras' route on ``app`` (:func:`pipelines_job` runs them)."""
     app[CAMERAS] = Cameras()
-    app.cleanup_ctx.append(_cameras_ctx)
     app.router.add_get("/api/cameras", _health)
 
 
-async def _cameras_ctx(app: web.Application) -> AsyncIterator[None]:
-    from fieldkit.api import FEED
+@contextlib.asynccontextmanager
+async def cameras_job(app: web.Application) -> AsyncIterator[None]:
+    """The part's background job: snapshot retention, then the cameras' pipelines."""
+    async with retention_job(app), pipelines_job(app):
+        yield
 
+
+@contextlib.asynccontextmanager
+async def pipelines_job(app: web.Application) -> AsyncIterator[None]:
+    """The cameras' pipelines: a background job (one process per database), or every
+    camera would be read, analysed and turned into incidents once per API worker."""
     config = app[CONFIG]
     section = config.section(CamerasSection)
     if not section.enabled or not section.cameras:
@@ -74,6 +84,7 @@ async def _cameras_ctx(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+        app[CAMERAS].runtime = None
         await runtime.stop()
 
 
@@ -102,6 +113,8 @@ async def _health(request: web.Request) -> web.Response:
     window_s = section.window_s
     zones = await worker.call(_recent_zones, worker.log.store.conn, names, window_s,
                               wall_ms() - int(SPARK_WINDOWS * window_s * 1000))
+    if names and cameras.runtime is None:
+        raise elsewhere("the cameras' pipelines")
     health = {} if cameras.runtime is None else cameras.runtime.health()
     views = {name: CameraView.model_validate(
         {"state": "starting", **health.get(name, {}), "zones": zones[name]}) for name in names}

@@ -15,7 +15,8 @@ def _watches(config: Config) -> bool:
 
 PART = Part(
     name="hardware", order=40, section=HardwareSection,
-    install="fieldkit.hardware.service:install_hardware", enabled=_watches,
+    install="fieldkit.hardware.service:install_hardware",
+    background="fieldkit.hardware.service:probes_job", enabled=_watches,
     commands=(Command("hardware", "fieldkit.hardware.cli:hardware",
                       "Truck hardware: check, power budget, join the fleet."),),
 )

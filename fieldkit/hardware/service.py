@@ -1,7 +1,7 @@
 """The truck's hardware inside the running node: position and health, and their routes.
 
-Installed into the API app by :func:`install_hardware` (one line in ``fieldkit.api``):
-a ``cleanup_ctx`` starts :class:`~fieldkit.hardware.gpsd.TruckPosition` and
+Installed into the API app by :func:`install_hardware` (its routes); the background job
+:func:`probes_job` starts :class:`~fieldkit.hardware.gpsd.TruckPosition` and
 :class:`~fieldkit.hardware.health.HealthMonitor` when ``[hardware]`` enables them, and
 stops them in reverse order. Routes (same auth as the rest of the API)::
 
@@ -11,12 +11,14 @@ stops them in reverse order. Routes (same auth as the rest of the API)::
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from fieldkit.appkeys import CONFIG, WORKER
+from fieldkit.background import Slot
 from fieldkit.hardware.config import HardwareSection
 from fieldkit.hardware.gpsd import Fix, TruckPosition
 from fieldkit.hardware.health import HealthAlerts, HealthMonitor
@@ -34,38 +36,15 @@ class HardwareRuntime:
     monitor: HealthMonitor | None = None
 
 
-HARDWARE = web.AppKey("hardware", HardwareRuntime)
+HARDWARE = web.AppKey("hardware", Slot[HardwareRuntime])
 
 
 def install_hardware(app: web.Application) -> None:
-    """Add the hardware context and routes to the node's API app."""
-    config = app[CONFIG]
-
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        runtime = app[HARDWARE] = HardwareRuntime()
-        settings = config.section(HardwareSection)
-        log_worker = app[WORKER]
-        if settings.gps:
-            async def record(fix: Fix) -> None:
-                await log_worker.call(record_position, log_worker.log, fix)
-
-            runtime.position = TruckPosition(settings.gpsd_host, settings.gpsd_port, record,
-                                             settings.gps_sample_s)
-            await runtime.position.start()
-        if settings.health:
-            position = runtime.position
-            runtime.monitor = HealthMonitor(
-                log_worker, settings, config.base_dir,
-                position=lambda: position.fix if position is not None else None)
-            await runtime.monitor.start()
-        yield
-        if runtime.monitor is not None:
-            await runtime.monitor.stop()
-        if runtime.position is not None:
-            await runtime.position.stop()
+    """Add the hardware routes to the node's API app (:func:`probes_job` fills them)."""
+    app[HARDWARE] = Slot("the hardware part's gpsd and health probes")
 
     async def summary(request: web.Request) -> web.Response:
-        runtime = request.app[HARDWARE]
+        runtime = request.app[HARDWARE].get()
         log_worker = request.app[WORKER]
         alerts = await log_worker.call(HealthAlerts(log_worker.log).open_alerts)
         return respond(HardwareView(
@@ -79,6 +58,35 @@ def install_hardware(app: web.Application) -> None:
         rows = await log_worker.call(recent_positions, log_worker.log, limit)
         return respond(PositionList.model_validate(rows))
 
-    app.cleanup_ctx.append(ctx)
     app.add_routes([web.get("/api/hardware", summary),
                     web.get("/api/hardware/positions", positions)])
+
+
+@contextlib.asynccontextmanager
+async def probes_job(app: web.Application) -> AsyncIterator[None]:
+    """gpsd and the health probes: a background job (one process per database), or every
+    fix would be stored and every probe run once per API worker."""
+    config, log_worker = app[CONFIG], app[WORKER]
+    runtime, settings = HardwareRuntime(), config.section(HardwareSection)
+    if settings.gps:
+        async def record(fix: Fix) -> None:
+            await log_worker.call(record_position, log_worker.log, fix)
+
+        runtime.position = TruckPosition(settings.gpsd_host, settings.gpsd_port, record,
+                                         settings.gps_sample_s)
+        await runtime.position.start()
+    if settings.health:
+        position = runtime.position
+        runtime.monitor = HealthMonitor(
+            log_worker, settings, config.base_dir,
+            position=lambda: position.fix if position is not None else None)
+        await runtime.monitor.start()
+    app[HARDWARE].value = runtime
+    try:
+        yield
+    finally:
+        app[HARDWARE].value = None
+        if runtime.monitor is not None:
+            await runtime.monitor.stop()
+        if runtime.position is not None:
+            await runtime.position.stop()

@@ -177,7 +177,7 @@ async def test_node_runs_drone_links_and_serves_them(config: Config):
     try:
         from drone.service import DRONES
 
-        service = node._app[DRONES]  # type: ignore[index]
+        service = node._app[DRONES].value  # type: ignore[index]
         drone = SimVehicle(SimSettings(port=service.links["L1"].port, system_id=7))
         await drone.start()
         await service.wait_until(lambda s: "L1-7" in s.latest, TIMEOUT)

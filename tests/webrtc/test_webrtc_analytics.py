@@ -12,7 +12,7 @@ from test_webrtc_egomotion import bus, view
 from webrtchelp import TOKENS, whip_server
 
 from drone.config import DronesSection
-from drone.service import DRONES
+from drone.service import DRONES, telemetry_job
 from drone.service import setup as install_drones
 from drone.sim import SimSettings, SimVehicle
 from drone.video.analytics import DroneFeeds
@@ -48,10 +48,11 @@ def drone_config(config: Config) -> Config:
 
 async def test_drone_frames_analysed_and_geo_referenced(config: Config,
                                                         loopback_ice: None) -> None:
-    node = Node(drone_config(config), parts=(install_drones, install_webrtc))
+    node = Node(drone_config(config), parts=(install_drones, install_webrtc),
+                jobs=(telemetry_job,))
     await node.start()
     assert node._app is not None
-    service = node._app[DRONES]
+    service = node._app[DRONES].value
     sim = SimVehicle(SimSettings(port=service.links["L1"].port, system_id=7))
     await sim.start()
     publisher = Publisher(f"{node.url}/whip", TOKENS["D1-video"],
