@@ -38,15 +38,18 @@ TARGET_OVERHEAD = 0.25
 _KEY = SigningKey.from_text("fieldkit bench")
 
 
-def traffic(messages: int, vehicles: int, key: SigningKey | None) -> list[bytes]:
-    """``messages`` datagrams from ``vehicles`` simulated drones, interleaved in time."""
+def traffic(messages: int, vehicles: int,
+            key: SigningKey | None) -> list[tuple[float, bytes]]:
+    """``messages`` datagrams from ``vehicles`` simulated drones, interleaved in time,
+    each with its flight time (arrival times keep pace with the autopilots' boot clocks,
+    as on a real link: one session per vehicle)."""
     sims = [SimVehicle(SimSettings(system_id=i + 1, key=key, lat=21.42 + i * 0.001))
             for i in range(vehicles)]
-    out: list[bytes] = []
+    out: list[tuple[float, bytes]] = []
     t = 0.0
     while len(out) < messages:
         for sim in sims:
-            out += sim.packets(t)
+            out += [(t, p) for p in sim.packets(t)]
         t += 0.005
     return out[:messages]
 
@@ -77,9 +80,9 @@ def _decode_only(datagrams: list[bytes], mav: Any) -> int:
     return len(datagrams)
 
 
-def _fieldkit(datagrams: list[bytes], receiver: Receiver, at: float) -> int:
+def _fieldkit(datagrams: list[bytes], receiver: Receiver, times: list[float]) -> int:
     n = 0
-    for d in datagrams:
+    for d, at in zip(datagrams, times, strict=True):
         n += receiver.feed(d, at)
     return n
 
@@ -166,7 +169,9 @@ def run_mavlink_bench(*, messages: int = 100_000, vehicles: int = 3, rounds: int
     for name, key in (("unsigned", None), ("signed", _KEY)):
         progress(f"generating {messages:,} {name} datagrams")
         made_at = time.time()
-        data = traffic(messages, vehicles, key)
+        timed = traffic(messages, vehicles, key)
+        data = [d for _, d in timed]
+        times = [made_at + t for t, _ in timed]
         parts = [data[i:i + chunk] for i in range(0, len(data), chunk)]
         ratios: list[float] = []
         best = {"bare": float("inf"), "fieldkit": float("inf"), "decode": float("inf")}
@@ -179,7 +184,7 @@ def run_mavlink_bench(*, messages: int = 100_000, vehicles: int = 3, rounds: int
                                 key=key, clock=partial(float, made_at))
             for i, part in enumerate(parts):
                 bare = partial(_bare, part, mav)
-                mine = partial(_fieldkit, part, receiver, made_at)
+                mine = partial(_fieldkit, part, receiver, times[i * chunk:(i + 1) * chunk])
                 if (i + r) % 2:
                     t_mine, t_bare = _timed(mine, len(part)), _timed(bare, len(part))
                 else:

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import click
 
+from drone.config import DronesSection
 from drone.record import load_open_alerts
+from drone.rules import age_text
 from drone.signing import SigningKey
 from drone.sim import SimSettings, SimVehicle
 from drone.video.cli import publish as publish_command
@@ -133,9 +135,13 @@ def status(node_dir: Path) -> None:
         alerts = sorted(load_open_alerts(store).items())
     if not rows:
         click.echo("no drone telemetry stored yet")
+    stale = config.section(DronesSection).stale
     for r in rows:
         age = time.time() - r["at_ms"] / 1000
         pos = "no position" if r["lat"] is None else f"{r['lat']:.6f}, {r['lon']:.6f}"
+        position_age = age + (r["position_age_s"] or 0.0)
+        if r["lat"] is not None and position_age > stale.position_s:
+            pos += f" ({age_text(position_age)} old)"
         click.echo(
             f"{r['vehicle']:<12} {r['autopilot'] or '?':<9} {r['mode'] or '?':<10} "
             f"{'ARMED' if r['armed'] else 'disarmed':<8} {pos} "

@@ -106,6 +106,36 @@ class GeofenceSection(Section):
         return self
 
 
+class DroneStaleSection(Section):
+    """How old each group of a vehicle's fields may be before it is shown as stale (the
+    heartbeat's fields, mode and armed, go stale with ``link_lost_s``)."""
+
+    position_s: float = Field(
+        3.0, ge=0.2, le=600, title="Position stale after",
+        description="Seconds since the last GLOBAL_POSITION_INT (lat, lon, altitudes)",
+    )
+    velocity_s: float = Field(
+        3.0, ge=0.2, le=600, title="Velocity stale after",
+        description="Seconds since heading and groundspeed last arrived",
+    )
+    attitude_s: float = Field(
+        3.0, ge=0.2, le=600, title="Attitude stale after",
+        description="Seconds since the last ATTITUDE (roll, pitch, yaw)",
+    )
+    gimbal_s: float = Field(
+        5.0, ge=0.2, le=600, title="Gimbal stale after",
+        description="Seconds since the gimbal's attitude last arrived",
+    )
+    battery_s: float = Field(
+        10.0, ge=0.2, le=600, title="Battery stale after",
+        description="Seconds since SYS_STATUS or BATTERY_STATUS last gave a level",
+    )
+    gps_s: float = Field(
+        5.0, ge=0.2, le=600, title="GPS stale after",
+        description="Seconds since the last GPS_RAW_INT (fix type, satellites, accuracy)",
+    )
+
+
 class DronesSection(Section):
     """Drones: MAVLink links, named vehicles, geofences, camera and alert thresholds."""
 
@@ -132,6 +162,11 @@ class DronesSection(Section):
     link_lost_s: float = Field(
         5.0, ge=1, le=600, title="Link lost after",
         description="Seconds without a heartbeat before a link-lost incident",
+    )
+    stale: DroneStaleSection = Field(
+        default_factory=DroneStaleSection, title="Stale after",
+        description="Per field group, seconds after which a value is shown as stale (with "
+        "its age) and alert rules stop judging it",
     )
     gps_lost_s: float = Field(
         3.0, ge=0, le=600, title="GPS lost after",

@@ -209,6 +209,7 @@ class Receiver:
             vehicle = self._new_vehicle(msg, mtype, system)
             if vehicle is None:
                 return False
+        vehicle.check_session(mtype, header.srcComponent, msg, now)
         vehicle.count_sequence(header.srcComponent, header.seq)
         handler = HANDLERS.get(mtype)  # (VehicleState.apply, inlined: this is the hot path)
         if handler is not None:

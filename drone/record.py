@@ -24,7 +24,9 @@ from fieldkit.vocabulary import IncidentKind, LinkTarget, Source
 logger = logging.getLogger(__name__)
 
 _SAMPLE_FIELDS = [f.name for f in fields(TelemetrySample)]
-_COLUMNS = [("at_ms" if n == "at" else n) for n in _SAMPLE_FIELDS if n != "gps_accuracy_m"]
+#: Not stored: the accuracy (derived from HDOP) and ``fresh`` (every stored sample is).
+_NOT_STORED = ("gps_accuracy_m", "fresh")
+_COLUMNS = [("at_ms" if n == "at" else n) for n in _SAMPLE_FIELDS if n not in _NOT_STORED]
 _INSERT = (f"INSERT INTO drone_samples ({', '.join(_COLUMNS)}) "
            f"VALUES ({', '.join('?' * len(_COLUMNS))})")
 
@@ -32,7 +34,8 @@ _INSERT = (f"INSERT INTO drone_samples ({', '.join(_COLUMNS)}) "
 def _row(s: TelemetrySample) -> list[object]:
     values = dict(zip(_SAMPLE_FIELDS, astuple(s), strict=True))
     values["at"] = round(s.at * 1000)
-    values.pop("gps_accuracy_m")
+    for name in _NOT_STORED:
+        values.pop(name)
     if s.armed is not None:
         values["armed"] = int(s.armed)
     return list(values.values())
@@ -64,7 +67,8 @@ def load_open_alerts(store: LogStore) -> dict[tuple[str, str], OpenAlert]:
 def record(log: IncidentLog, samples: Sequence[TelemetrySample],
            actions: Sequence[AlertAction]) -> Outcome:
     """Store ``samples`` and carry out ``actions``. An action that fails is logged and
-    skipped (the next tick tries again); samples are stored regardless."""
+    skipped (the next tick tries again); samples are stored regardless. The caller passes
+    only samples with new telemetry: a silent vehicle gets no rows."""
     stored = 0
     if samples:
         try:

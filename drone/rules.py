@@ -4,7 +4,9 @@ incident log when a condition appears, worsens or clears.
 Pure logic over :class:`~drone.state.TelemetrySample`: no I/O, so it is tested with
 plain samples. Each condition is raised once per episode (one open alert per vehicle and
 rule); it is escalated when it worsens (battery low -> critical) and resolved when it
-clears.
+clears. A rule whose input is stale (:func:`stale_fields`) judges nothing: an old battery
+level neither raises nor clears the battery alert, and an old position neither enters nor
+leaves a geofence.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from drone.config import DronesSection, GeofenceSection
-from drone.state import TelemetrySample
+from drone.state import FIELD_GROUPS, TelemetrySample
 
 #: A battery alert clears only this many percent above the low threshold (hysteresis).
 BATTERY_CLEAR_MARGIN_PCT = 5
@@ -73,6 +75,29 @@ def location_of(sample: TelemetrySample) -> dict[str, Any] | None:
     return location
 
 
+def stale_fields(s: TelemetrySample, settings: DronesSection) -> list[str]:
+    """The field groups of ``s`` older than their threshold: ``heartbeat`` (mode, armed,
+    autopilot) after ``link_lost_s``, the others (:data:`~drone.state.FIELD_GROUPS`)
+    after ``stale.GROUP_s``."""
+    stale = []
+    if s.heartbeat_age_s is not None and s.heartbeat_age_s > settings.link_lost_s:
+        stale.append("heartbeat")
+    for group in FIELD_GROUPS:
+        age: float | None = getattr(s, f"{group}_age_s")
+        if age is not None and age > getattr(settings.stale, f"{group}_s"):
+            stale.append(group)
+    return stale
+
+
+def age_text(seconds: float) -> str:
+    """An age for people: 6 s, 31 min, 2.5 h."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def inside(polygon: Sequence[tuple[float, float]], lat: float, lon: float) -> bool:
     """Even-odd ray casting on (lat, lon): exact enough for areas of a few km."""
     hit = False
@@ -87,11 +112,13 @@ def inside(polygon: Sequence[tuple[float, float]], lat: float, lon: float) -> bo
     return hit
 
 
-def _where(s: TelemetrySample, at: str = "last at") -> str:
+def _where(s: TelemetrySample) -> str:
+    """The position with its age: on a lost link it is never the vehicle's position now."""
     if not s.has_position:
         return "position unknown"
     alt = f", {s.alt_rel_m:.0f} m above home" if s.alt_rel_m is not None else ""
-    return f"{at} {s.lat:.6f}, {s.lon:.6f}{alt}"
+    age = "" if s.position_age_s is None else f" {age_text(s.position_age_s)} ago"
+    return f"last position{age} at {s.lat:.6f}, {s.lon:.6f}{alt}"
 
 
 @dataclass
@@ -107,7 +134,9 @@ class AlertRules:
     settings: DronesSection
     _memory: dict[str, _Memory] = field(default_factory=dict)
 
-    def conditions(self, s: TelemetrySample, now: float) -> dict[str, Condition]:
+    def conditions(self, s: TelemetrySample, now: float,
+                   stale: Sequence[str] = ()) -> dict[str, Condition]:
+        """Conditions that hold, judged only on fields not in ``stale``."""
         cfg = self.settings
         mem = self._memory.setdefault(s.vehicle, _Memory())
         found: dict[str, Condition] = {}
@@ -119,7 +148,7 @@ class AlertRules:
                 f"No heartbeat for {s.heartbeat_age_s:.0f} s on link {s.link} "
                 f"({'armed' if armed else 'disarmed'} when last heard, mode {s.mode}); "
                 f"{_where(s)}.")
-        if s.battery_pct is not None:
+        if s.battery_pct is not None and "battery" not in stale:
             low = s.battery_pct < cfg.battery_low_pct
             critical = s.battery_pct < cfg.battery_critical_pct
             if low:
@@ -129,8 +158,9 @@ class AlertRules:
                     f"Battery at {s.battery_pct:.0f}%"
                     + (f" ({s.battery_v:.1f} V)" if s.battery_v is not None else "")
                     + f"; {_where(s)}.")
-        self._gps(s, now, mem, found, name)
-        if s.lat is not None and s.lon is not None:
+        if "gps" not in stale:
+            self._gps(s, now, mem, found, name)
+        if s.lat is not None and s.lon is not None and "position" not in stale:
             for fence in cfg.geofences:
                 if inside(fence.polygon, s.lat, s.lon):
                     found[GEOFENCE + fence.name] = self._breach(s, fence, name)
@@ -171,7 +201,9 @@ class AlertBook:
     def step(self, samples: Iterable[TelemetrySample], now: float) -> list[AlertAction]:
         actions: list[AlertAction] = []
         for s in samples:
-            held = self.rules.conditions(s, now)
+            stale = stale_fields(s, self.rules.settings)
+            held = self.rules.conditions(s, now, stale)
+            unknown = {rule for rule, group in _INPUTS.items() if group in stale}
             where = location_of(s)
             for rule, c in held.items():
                 alert = self.open.get((s.vehicle, rule))
@@ -184,6 +216,8 @@ class AlertBook:
             for (vehicle, rule), alert in list(self.open.items()):
                 if vehicle != s.vehicle or rule in held:
                     continue
+                if rule in unknown or (rule.startswith(GEOFENCE) and "position" in stale):
+                    continue  # its input is stale: the condition is unknown, not cleared
                 if rule == BATTERY and s.battery_pct is not None and s.battery_pct < (
                         self.rules.settings.battery_low_pct + BATTERY_CLEAR_MARGIN_PCT):
                     continue  # hysteresis: a battery hovering at the threshold stays raised
@@ -203,11 +237,15 @@ class AlertBook:
             self.open.pop(key, None)
 
 
+#: Rule -> the field group it judges (geofences: position, by prefix).
+_INPUTS = {BATTERY: "battery", GPS_LOST: "gps"}
+
+
 def _cleared(rule: str, s: TelemetrySample) -> str:
     if rule == LINK_LOST:
-        return f"Cleared: heartbeats are back on link {s.link}; {_where(s, 'now at')}."
+        return f"Cleared: heartbeats are back on link {s.link}; {_where(s)}."
     if rule == BATTERY:
         return f"Cleared: battery at {s.battery_pct:.0f}%."
     if rule == GPS_LOST:
-        return f"Cleared: GPS fix type {s.gps_fix} again; {_where(s, 'now at')}."
-    return f"Cleared: left {rule.removeprefix(GEOFENCE)}; {_where(s, 'now at')}."
+        return f"Cleared: GPS fix type {s.gps_fix} again; {_where(s)}."
+    return f"Cleared: left {rule.removeprefix(GEOFENCE)}; {_where(s)}."

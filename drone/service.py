@@ -25,7 +25,7 @@ from drone.georef import CameraModel, GeorefError, GroundPoint, Uncertainty, pro
 from drone.link import DroneLink
 from drone.receiver import LinkStats, Receiver
 from drone.record import Outcome, load_open_alerts, prune_samples, record
-from drone.rules import AlertBook, AlertRules
+from drone.rules import AlertBook, AlertRules, stale_fields
 from drone.signing import SigningKey
 from drone.state import TelemetrySample
 from drone.transport import make_transport
@@ -56,8 +56,10 @@ def signing_key(config: Config, link: DroneLinkSection) -> SigningKey | None:
     return None
 
 
-def build_link(config: Config, settings: DroneLinkSection) -> DroneLink:
-    """A link (not started) with its receiver, as ``config`` describes it."""
+def build_link(config: Config, settings: DroneLinkSection,
+               clock: Callable[[], float] = time.time) -> DroneLink:
+    """A link (not started) with its receiver, as ``config`` describes it, reading the
+    node's wall ``clock``."""
     drones = config.section(DronesSection)
     key = signing_key(config, settings)
     mine = [v for v in drones.vehicles if v.link == settings.name]
@@ -65,8 +67,8 @@ def build_link(config: Config, settings: DroneLinkSection) -> DroneLink:
         settings.name, default_camera=camera_model(drones.camera),
         names={v.system_id: v.name for v in mine},
         cameras={v.system_id: camera_model(v.camera) for v in mine if v.camera is not None},
-        key=key, datagrams=settings.kind in ("udp_listen", "udp_connect"))
-    return DroneLink(settings, receiver, make_transport(settings), key=key)
+        key=key, datagrams=settings.kind in ("udp_listen", "udp_connect"), clock=clock)
+    return DroneLink(settings, receiver, make_transport(settings), key=key, clock=clock)
 
 
 class DroneService:
@@ -79,7 +81,8 @@ class DroneService:
                  on_change: Callable[[], None] = lambda: None,
                  clock: Callable[[], float] = time.time) -> None:
         self.config = config
-        self.links = {s.name: build_link(config, s) for s in config.section(DronesSection).links}
+        self.links = {s.name: build_link(config, s, clock)
+                      for s in config.section(DronesSection).links}
         self._worker = worker
         self._on_change = on_change
         self._clock = clock
@@ -122,11 +125,15 @@ class DroneService:
             await asyncio.sleep(period)
 
     async def tick(self) -> Outcome:
-        """Sample every vehicle, store the samples, act on alerts (once per period)."""
+        """Sample every vehicle, store the samples with new telemetry, act on alerts (once
+        per period)."""
         now = self._clock()
         samples = [s for link in self.links.values() for s in link.samples()]
         actions = self._book.step(samples, now)
-        outcome = await self._worker.call(record, self._worker.log, samples, actions)
+        # Every vehicle is judged (a silent one loses its link), but only new telemetry
+        # is stored: a silent vehicle must not look freshly sampled.
+        outcome = await self._worker.call(record, self._worker.log,
+                                          [s for s in samples if s.fresh], actions)
         for action, incident in outcome.incidents:
             self._book.done(action, incident)
         self.latest.update((s.vehicle, s) for s in samples)
@@ -229,9 +236,11 @@ async def telemetry_job(app: web.Application) -> AsyncIterator[None]:
 
 async def list_drones(request: web.Request) -> web.Response:
     service = request.app[DRONES].get()
+    settings = service.config.section(DronesSection)
     return respond(DronesView.model_validate({
         # "name" repeats "vehicle": older consoles key their rows by name.
-        "vehicles": [{"name": s.vehicle, **asdict(s)} for s in service.latest.values()],
+        "vehicles": [{"name": s.vehicle, **asdict(s), "stale": stale_fields(s, settings)}
+                     for s in service.latest.values()],
         "links": {name: asdict(stats) for name, stats in service.stats().items()},
     }))
 

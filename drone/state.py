@@ -4,10 +4,21 @@
 message at a time, on the link's thread. Values outside physical bounds (latitude 900°,
 NaN attitude, battery 300%) are refused field by field and counted: a bad message never
 overwrites a good value. :class:`TelemetrySample` is the frozen copy that leaves the link.
+
+Every group of fields (:data:`FIELD_GROUPS`) carries the node time its last value arrived,
+so a sample says how old its position, battery, GPS... are, each on its own. A new session
+(the autopilot rebooted, or another one took the same system id) is told by the
+autopilot's boot clock (``time_boot_ms``) not keeping pace: within one session it advances
+with the node's clock, so a step back, a leap ahead or a stand-still over the time that
+passed cannot be the same run. A heartbeat cannot tell (it has no time or session),
+silence cannot either (a radio dropout is not a reboot), and the UDP sender's address
+changes with NAT and ground stations. The old session's values are then cleared: they
+describe another flight, not an old moment of this one.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +28,8 @@ from pymavlink import mavutil
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from drone.georef import CameraModel, Pose, PoseHistory
+
+logger = logging.getLogger(__name__)
 
 AUTOPILOTS = {
     mavlink.MAV_AUTOPILOT_ARDUPILOTMEGA: "ardupilot",
@@ -30,6 +43,17 @@ _TWO_PI = 2 * math.pi
 _DEG = 180.0 / math.pi
 #: Poses are kept for time alignment at most this often (seconds).
 _POSE_EVERY_S = 0.02
+#: Fields that arrive together, each group with its own time (the heartbeat's fields,
+#: mode, armed and autopilot, go by ``heartbeat_age_s``).
+FIELD_GROUPS = ("position", "velocity", "attitude", "gimbal", "battery", "gps")
+#: Between two boot-stamped packets the boot clock may stray this far from the time that
+#: passed on the node's clock (packets delayed or reordered on the link) before a new
+#: session is assumed...
+SESSION_JUMP_S = 10.0
+#: ...plus this share of the time between the two packets (clock drift, node clock slew).
+SESSION_DRIFT = 0.01
+#: Messages stamped with the sender's boot clock (``time_boot_ms``).
+_BOOT_STAMPED = frozenset({"GLOBAL_POSITION_INT", "ATTITUDE", "SYSTEM_TIME"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +95,20 @@ class TelemetrySample:
     """Packets lost since the previous sample, from sequence numbers (0-100)."""
     heartbeat_age_s: float | None = None
     """Seconds since the autopilot's last heartbeat."""
+    position_age_s: float | None = None
+    """Seconds since lat, lon and altitudes last arrived (None: never, this session)."""
+    velocity_age_s: float | None = None
+    """Seconds since heading and groundspeed last arrived."""
+    attitude_age_s: float | None = None
+    """Seconds since roll, pitch and yaw last arrived."""
+    gimbal_age_s: float | None = None
+    battery_age_s: float | None = None
+    gps_age_s: float | None = None
+    """Seconds since the fix type, satellites and accuracy last arrived."""
+    session: int = 1
+    """Sessions of this vehicle seen by the link (a reboot or new autopilot adds one)."""
+    fresh: bool = True
+    """Telemetry arrived since the previous sample (only such samples are stored)."""
 
     @property
     def has_position(self) -> bool:
@@ -125,6 +163,61 @@ class VehicleState:
     _last_seq: dict[int, int] = field(default_factory=dict)
     _pose_at: float = float("-inf")
     history: PoseHistory = field(default_factory=PoseHistory)
+    session: int = 1
+    seen: dict[str, float] = field(default_factory=dict)
+    """Field group (:data:`FIELD_GROUPS`) -> node time its last value arrived."""
+    news: bool = False
+    """Telemetry arrived since the last sample."""
+    _boot: dict[int, tuple[float, int]] = field(default_factory=dict)
+    """Component -> (node time, time_boot_ms) of its last boot-stamped message."""
+
+    def __post_init__(self) -> None:
+        self._configured_camera = self.camera
+
+    # --- sessions ----------------------------------------------------------------------
+
+    def check_session(self, mtype: str, component: int, msg: Any, now: float) -> None:
+        """Start a new session when ``msg``'s boot clock cannot continue the last one's."""
+        if mtype not in _BOOT_STAMPED:
+            return
+        boot_ms = msg.time_boot_ms
+        last = self._boot.get(component)
+        self._boot[component] = (now, boot_ms)
+        if last is None:
+            return
+        then, last_ms = last
+        elapsed = max(0.0, now - then)
+        step = (boot_ms - last_ms) / 1000.0
+        slack = SESSION_JUMP_S + SESSION_DRIFT * elapsed
+        if abs(step - elapsed) <= slack:
+            return  # the boot clock kept pace with ours: the same run
+        self._new_session(then, f"boot clock of component {component} went from "
+                          f"{last_ms / 1000:.1f} s to {boot_ms / 1000:.1f} s "
+                          f"in {elapsed:.1f} s")
+        self._boot = {component: (now, boot_ms)}
+
+    def _new_session(self, old_until: float, why: str) -> None:
+        """Forget what the previous session reported up to ``old_until`` (node time of
+        its last boot-stamped message): values that arrived since are the new one's."""
+        self.session += 1
+        logger.info("vehicle %s (system %d) on %s: new session %d (%s); clearing the "
+                    "previous session's telemetry", self.name, self.system_id, self.link,
+                    self.session, why)
+        old = {g for g, t in self.seen.items() if t <= old_until}
+        for group in old:
+            del self.seen[group]
+            for name in _GROUP_FIELDS[group]:
+                setattr(self, name, None)
+        if self.last_heartbeat is not None and self.last_heartbeat <= old_until:
+            self.autopilot = self.mode = self.armed = self.mav_type = None
+        self.hfov_deg = self.vfov_deg = None
+        self.camera = self._configured_camera
+        self._last_seq.clear()
+        self._window_packets = self._window_lost = 0
+
+    def _saw(self, group: str, now: float) -> None:
+        self.seen[group] = now
+        self.news = True
 
     # --- applying messages -------------------------------------------------------------
 
@@ -142,6 +235,7 @@ class VehicleState:
 
     def apply(self, msg: Any, now: float) -> None:
         """Update from one decoded message received at ``now`` (Unix seconds)."""
+        self.check_session(msg.get_type(), msg.get_srcComponent(), msg, now)
         handler = HANDLERS.get(msg.get_type())
         if handler is not None:
             handler(self, msg, now)
@@ -150,6 +244,7 @@ class VehicleState:
         if msg.autopilot == mavlink.MAV_AUTOPILOT_INVALID:
             return  # a gimbal, camera or other component of this system
         self.last_heartbeat = now
+        self.news = True
         self.autopilot = AUTOPILOTS.get(msg.autopilot, "other")
         self.mav_type = msg.type
         self.armed = bool(msg.base_mode & mavlink.MAV_MODE_FLAG_SAFETY_ARMED)
@@ -168,11 +263,14 @@ class VehicleState:
         if msg.hdg != _UINT16_UNKNOWN and msg.hdg <= 36000:
             self.heading_deg = msg.hdg / 100.0
         self.groundspeed_ms = math.hypot(msg.vx, msg.vy) / 100.0
+        self._saw("position", now)
+        self._saw("velocity", now)
         self._record_pose(now)
 
     def _vfr_hud(self, msg: Any, now: float) -> None:
         if 0 <= msg.groundspeed <= _MAX_SPEED_MS:
             self.groundspeed_ms = float(msg.groundspeed)
+            self._saw("velocity", now)
         else:
             self.rejected_values += 1
         if 0 <= msg.heading <= 360:
@@ -187,6 +285,7 @@ class VehicleState:
             return
         self.roll_deg, self.pitch_deg = r * _DEG, p * _DEG
         self.yaw_deg = (y * _DEG) % 360.0
+        self._saw("attitude", now)
         self._record_pose(now)
 
     def _gimbal_device(self, msg: Any, now: float) -> None:
@@ -222,6 +321,7 @@ class VehicleState:
                 return  # cannot place a vehicle-frame yaw without the vehicle's heading
             yaw += self.yaw_deg
         self.gimbal = (roll, pitch, yaw % 360.0)
+        self._saw("gimbal", now)
         self._record_pose(now)
 
     def _camera_fov(self, msg: Any, now: float) -> None:
@@ -244,21 +344,25 @@ class VehicleState:
     def _sys_status(self, msg: Any, now: float) -> None:
         if 0 <= msg.battery_remaining <= 100:
             self.battery_pct = float(msg.battery_remaining)
+            self._saw("battery", now)
         elif msg.battery_remaining != -1:
             self.rejected_values += 1
         if msg.voltage_battery not in (0, _UINT16_UNKNOWN):
             self.battery_v = msg.voltage_battery / 1000.0
+            self._saw("battery", now)
 
     def _battery_status(self, msg: Any, now: float) -> None:
         if msg.id != 0:
             return  # the first battery speaks for the vehicle
         if 0 <= msg.battery_remaining <= 100:
             self.battery_pct = float(msg.battery_remaining)
+            self._saw("battery", now)
         elif msg.battery_remaining != -1:
             self.rejected_values += 1
         cells = [v for v in msg.voltages if v not in (0, _UINT16_UNKNOWN)]
         if cells:
             self.battery_v = sum(cells) / 1000.0
+            self._saw("battery", now)
 
     def _gps_raw(self, msg: Any, now: float) -> None:
         if not 0 <= msg.fix_type <= 8:
@@ -269,6 +373,7 @@ class VehicleState:
         if msg.eph not in (0, _UINT16_UNKNOWN):
             # eph is HDOP x100; ~2.5 m per unit of HDOP for a consumer receiver.
             self.gps_accuracy_m = round(msg.eph / 100.0 * 2.5, 2)
+        self._saw("gps", now)
 
     def _record_pose(self, now: float) -> None:
         if now - self._pose_at < _POSE_EVERY_S:
@@ -300,11 +405,17 @@ class VehicleState:
                            hfov_deg=self.hfov_deg, vfov_deg=self.vfov_deg,
                            mount_pitch_deg=self.camera.mount_pitch_deg)
 
+    def age(self, group: str, now: float) -> float | None:
+        """Seconds since ``group`` last arrived (None: not this session)."""
+        at = self.seen.get(group)
+        return None if at is None else round(max(0.0, now - at), 3)
+
     def sample(self, now: float) -> TelemetrySample:
-        """A frozen copy; resets the link-quality window."""
+        """A frozen copy; resets the link-quality window and the news flag."""
         seen = self._window_packets + self._window_lost
         loss = round(100.0 * self._window_lost / seen, 2) if seen else None
         self._window_packets = self._window_lost = 0
+        fresh, self.news = self.news, False
         gimbal = self.gimbal or (None, None, None)
         return TelemetrySample(
             vehicle=self.name, link=self.link, system_id=self.system_id, at=now,
@@ -319,8 +430,22 @@ class VehicleState:
             satellites=self.satellites, gps_accuracy_m=self.gps_accuracy_m, loss_pct=loss,
             heartbeat_age_s=(None if self.last_heartbeat is None
                              else round(max(0.0, now - self.last_heartbeat), 3)),
+            position_age_s=self.age("position", now), velocity_age_s=self.age("velocity", now),
+            attitude_age_s=self.age("attitude", now), gimbal_age_s=self.age("gimbal", now),
+            battery_age_s=self.age("battery", now), gps_age_s=self.age("gps", now),
+            session=self.session, fresh=fresh,
         )
 
+
+#: Field group -> the VehicleState attributes it holds.
+_GROUP_FIELDS: dict[str, tuple[str, ...]] = {
+    "position": ("lat", "lon", "alt_amsl_m", "alt_rel_m"),
+    "velocity": ("heading_deg", "groundspeed_ms"),
+    "attitude": ("roll_deg", "pitch_deg", "yaw_deg"),
+    "gimbal": ("gimbal",),
+    "battery": ("battery_pct", "battery_v"),
+    "gps": ("gps_fix", "satellites", "gps_accuracy_m"),
+}
 
 #: Message type -> the VehicleState method that applies it.
 HANDLERS: dict[str, Callable[[VehicleState, Any, float], None]] = {

@@ -401,3 +401,19 @@ def m014_expired_blobs(db: Database) -> None:
     retention_days REAL NOT NULL      -- the setting that expired it
 )""",
     )
+
+
+@_migration
+def m015_drone_field_ages(db: Database) -> None:
+    """A drone sample says how old each group of its fields is (a heartbeat may arrive
+    with a position minutes old) and which session of the vehicle it belongs to."""
+    _run(
+        db,
+        "ALTER TABLE drone_samples ADD COLUMN position_age_s REAL",
+        "ALTER TABLE drone_samples ADD COLUMN velocity_age_s REAL",
+        "ALTER TABLE drone_samples ADD COLUMN attitude_age_s REAL",
+        "ALTER TABLE drone_samples ADD COLUMN gimbal_age_s REAL",
+        "ALTER TABLE drone_samples ADD COLUMN battery_age_s REAL",
+        "ALTER TABLE drone_samples ADD COLUMN gps_age_s REAL",
+        "ALTER TABLE drone_samples ADD COLUMN session INTEGER",
+    )

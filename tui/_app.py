@@ -44,7 +44,7 @@ from tui._forms import (
     resolve_form,
     status_form,
 )
-from tui._map import IncidentMap, Marker
+from tui._map import IncidentMap, Marker, drone_markers
 from tui._model import SORTS, BoardModel, Filter, FilterError
 from tui._panels import CamerasPanel, Fetched, InfoPanel, drones_body, sync_body
 from tui._zones import ZonesPanel
@@ -196,10 +196,7 @@ class FieldkitApp(App[None]):
         self.draw_status(len(view))
 
     def drone_markers(self) -> list[Marker]:
-        drones = None if self.parts is None else self.parts.drones
-        return [] if drones is None else [
-            Marker(d.lat, d.lon, "D", "drone") for d in drones.vehicles
-            if d.lat is not None and d.lon is not None]
+        return drone_markers(None if self.parts is None else self.parts.drones)
 
     def draw_status(self, shown: int | None = None) -> None:
         open_count, total = self.model.counts()

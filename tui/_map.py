@@ -16,6 +16,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from fieldkit.fold import Incident
+from fieldkit.views import DronesView
 from tui._model import position_of
 
 _SEVERITY_COLOUR = {5: "bold white on red", 4: "bold red", 3: "bold yellow", 2: "cyan",
@@ -32,6 +33,15 @@ class Marker:
     symbol: str
     """One character, e.g. ``D`` for a drone, ``T`` for a truck."""
     label: str = ""
+
+
+def drone_markers(drones: DronesView | None) -> list[Marker]:
+    """A marker per drone with a position; one older than the node's threshold is drawn
+    apart ("d", not "D"): it is where the drone was, not where it is."""
+    return [] if drones is None else [
+        Marker(d.lat, d.lon, "d", "drone, old position") if "position" in d.stale
+        else Marker(d.lat, d.lon, "D", "drone") for d in drones.vehicles
+        if d.lat is not None and d.lon is not None]
 
 
 @dataclass

@@ -223,18 +223,33 @@ def _key(name: str, zone: str | None) -> str:
 
 
 def drones_table(drones: DronesView, now_ms: int) -> Table:
+    """One row per vehicle. A field group older than the node's threshold (the view's
+    ``stale``) is dimmed and says its age: it is never shown as the drone's state now."""
     table = _table()
     table.expand = False  # natural widths: the position stays on one line at 80 columns
     for column in ("drone", "mode", "position", "alt", "speed", "battery", "seen"):
         table.add_column(column, overflow="fold", no_wrap=column == "position")
     for d in sorted(drones.vehicles, key=lambda d: d.vehicle):
+        old = set(d.stale)
         table.add_row(
             Text(d.vehicle, style="bold"),
-            Text(f"{d.mode or '-'}{' armed' if d.armed else ''}",
-                 style="bold yellow" if d.armed else ""),
-            _position(d), amount(d.alt_rel_m, "m"), amount(d.groundspeed_ms, "m/s", 1),
-            _battery(d), _telemetry(d, now_ms))
+            _dated(f"{d.mode or '-'}{' armed' if d.armed else ''}",
+                   "bold yellow" if d.armed else "", "heartbeat" in old),
+            _dated(_position(d), "", "position" in old, d.position_age_s),
+            _dated(amount(d.alt_rel_m, "m"), "", "position" in old),
+            _dated(amount(d.groundspeed_ms, "m/s", 1), "", "velocity" in old),
+            _dated(_battery(d), "bold red" if _low(d) else "", "battery" in old,
+                   d.battery_age_s),
+            _telemetry(d, now_ms))
     return table
+
+
+def _dated(text: str, style: str, stale: bool, age_s: float | None = None) -> Text:
+    """``text`` as is, or dimmed with its age when stale."""
+    if not stale:
+        return Text(text, style=style)
+    return Text(text + ("" if age_s is None else f" {seconds_text(age_s)} old"),
+                style="dim italic")
 
 
 def _position(d: DroneView) -> str:
@@ -244,17 +259,29 @@ def _position(d: DroneView) -> str:
     return f"{d.lat:.5f},{d.lon:.5f}{fix}"
 
 
-def _battery(d: DroneView) -> Text:
-    low = d.battery_pct is not None and d.battery_pct < 25
+def _low(d: DroneView) -> bool:
+    return d.battery_pct is not None and d.battery_pct < 25
+
+
+def _battery(d: DroneView) -> str:
     text = amount(d.battery_pct, "%")
     if d.battery_v is not None:
         text += f" {d.battery_v:.1f} V"
-    return Text(text, style="bold red" if low else "")
+    return text
+
+
+def _heard_ms(d: DroneView) -> float:
+    """When the vehicle was last heard: the newest of its fields (the sample's time for
+    a node that reports no ages)."""
+    ages = [a for a in (d.heartbeat_age_s, d.position_age_s, d.velocity_age_s,
+                        d.attitude_age_s, d.gimbal_age_s, d.battery_age_s, d.gps_age_s)
+            if a is not None]
+    return (d.at - (min(ages) if ages else 0.0)) * 1000
 
 
 def _telemetry(d: DroneView, now_ms: int) -> Text:
-    """The sample's age; the autopilot's heartbeat only when it is late, loss when any."""
-    text = Text(ago_ms(d.at * 1000, now_ms))
+    """When last heard; the autopilot's heartbeat only when it is late, loss when any."""
+    text = Text(ago_ms(_heard_ms(d), now_ms))
     if d.heartbeat_age_s is not None and d.heartbeat_age_s > 5:
         text.append(f" no heartbeat for {seconds_text(d.heartbeat_age_s)}", style="bold red")
     if d.loss_pct:

@@ -170,11 +170,13 @@ class DronePosition:
 
 
 def live_drones(conn: Connection, now_ms: int, max_age_s: float) -> list[DronePosition]:
-    """Each vehicle's latest sampled position, if sampled within ``max_age_s``."""
+    """Each vehicle's latest sampled position, if it arrived within ``max_age_s`` (a
+    sample taken for a heartbeat may carry a position minutes old: its age says so)."""
     rows = conn.execute(
-        "SELECT vehicle, lat, lon, at_ms FROM drone_samples WHERE id IN"
-        " (SELECT max(id) FROM drone_samples GROUP BY vehicle)"
-        " AND lat IS NOT NULL AND lon IS NOT NULL AND at_ms >= ? ORDER BY vehicle",
+        "SELECT vehicle, lat, lon, at_ms - CAST(COALESCE(position_age_s, 0) * 1000 AS INTEGER)"
+        " FROM drone_samples WHERE id IN (SELECT max(id) FROM drone_samples GROUP BY vehicle)"
+        " AND lat IS NOT NULL AND lon IS NOT NULL"
+        " AND at_ms - COALESCE(position_age_s, 0) * 1000 >= ? ORDER BY vehicle",
         [now_ms - int(max_age_s * 1000)])
     return [DronePosition(str(r[0]), float(r[1]), float(r[2]), int(r[3])) for r in rows]
 

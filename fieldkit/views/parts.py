@@ -92,7 +92,31 @@ class DroneView(View):
     satellites: int | None = None
     gps_accuracy_m: float | None = None
     loss_pct: float | None = Field(None, description="Packets lost since the last sample, %")
-    heartbeat_age_s: float | None = Field(None, description="Seconds since the last heartbeat")
+    heartbeat_age_s: float | None = Field(
+        None, description="Seconds since the last heartbeat (the age of mode, armed, autopilot)")
+    position_age_s: float | None = Field(
+        None, ge=0, description="Seconds since lat, lon and altitudes arrived (None: not yet "
+        "this session)")
+    velocity_age_s: float | None = Field(
+        None, ge=0, description="Seconds since heading and groundspeed arrived")
+    attitude_age_s: float | None = Field(
+        None, ge=0, description="Seconds since roll, pitch and yaw arrived")
+    gimbal_age_s: float | None = Field(
+        None, ge=0, description="Seconds since the gimbal attitude arrived")
+    battery_age_s: float | None = Field(
+        None, ge=0, description="Seconds since the battery level arrived")
+    gps_age_s: float | None = Field(
+        None, ge=0, description="Seconds since fix type, satellites and accuracy arrived")
+    session: int = Field(
+        1, ge=1, description="Sessions of this vehicle seen (a reboot or new autopilot on "
+        "the same system id adds one, and clears the previous session's values)")
+    fresh: bool = Field(
+        True, description="Telemetry arrived since the previous sample (only such samples "
+        "are stored)")
+    stale: list[Literal["heartbeat", "position", "velocity", "attitude", "gimbal", "battery",
+                        "gps"]] = Field(
+        default_factory=list, description="Field groups older than their drones.stale "
+        "threshold (heartbeat: drones.link_lost_s): shown as stale, never as current")
 
 
 class SigningView(View):

@@ -67,10 +67,19 @@ class Encoder:
             mavlink.MAV_MODE_FLAG_SAFETY_ARMED if armed else 0)
         return self.pack(self.mav.heartbeat_encode(mav_type, autopilot, base, custom_mode, 4))
 
-    def position(self, lat: float, lon: float, alt: float = 337.0, rel: float = 60.0) -> bytes:
+    def position(self, lat: float, lon: float, alt: float = 337.0, rel: float = 60.0,
+                 boot_ms: int = 1000) -> bytes:
         return self.pack(self.mav.global_position_int_encode(
-            1000, round(lat * 1e7), round(lon * 1e7), round(alt * 1000), round(rel * 1000),
+            boot_ms, round(lat * 1e7), round(lon * 1e7), round(alt * 1000), round(rel * 1000),
             100, 0, 0, 9000))
+
+    def attitude(self, boot_ms: int, yaw_deg: float = 90.0) -> bytes:
+        return self.pack(self.mav.attitude_encode(boot_ms, 0.0, 0.0, yaw_deg / 57.29578,
+                                                  0.0, 0.0, 0.0))
+
+    def battery(self, pct: int) -> bytes:
+        return self.pack(self.mav.sys_status_encode(0, 0, 0, 250, 15_800, 1_800, pct,
+                                                    0, 0, 0, 0, 0, 0))
 
 
 def new_receiver(key: SigningKey | None = None, **kwargs: Any) -> Receiver:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import stat
+import time
 
 from click.testing import CliRunner
 
@@ -84,10 +85,10 @@ def test_status_shows_latest_samples_and_open_alerts(node_dir):
     identity = NodeIdentity.load(config.node.name, config.path(config.node.key_file))
     with Store(config.path(config.node.database)) as store:
         log = IncidentLog(store, identity, Keyring.from_names(identity, {}))
-        sample = TelemetrySample(vehicle="D1", link="L1", system_id=1, at=1e9,
+        sample = TelemetrySample(vehicle="D1", link="L1", system_id=1, at=time.time(),
                                  autopilot="px4", mode="MISSION", armed=True, lat=21.5,
                                  lon=39.5, alt_rel_m=60, battery_pct=14, gps_fix=3,
-                                 loss_pct=0.0)
+                                 loss_pct=0.0, position_age_s=1860.0)
         raise_ = AlertAction(Action.RAISE, "D1", "battery", 4, "Drone D1: battery critical",
                              "Battery at 14%.", {"lat": 21.5, "lon": 39.5})
         outcome = record(log, [sample], [raise_])
@@ -95,8 +96,9 @@ def test_status_shows_latest_samples_and_open_alerts(node_dir):
     result = runner.invoke(main, ["drone", "status", "--dir", str(node_dir)])
     assert result.exit_code == 0, result.output
     line, alert = result.output.splitlines()
+    # Sampled for a heartbeat just now, its position is half an hour old: it says so.
     assert line.startswith("D1           px4       MISSION    ARMED    21.500000, 39.500000 "
-                           "alt 60 m  batt 14%  gps 3  loss 0%")
+                           "(31 min old) alt 60 m  batt 14%  gps 3  loss 0%")
     assert alert == f"open alert: D1 battery -> incident {incident}"
 
 

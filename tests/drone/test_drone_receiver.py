@@ -103,6 +103,66 @@ def test_heartbeat_age_and_disarmed_state():
     assert s.heartbeat_age_s == 7.5
 
 
+def test_each_field_group_carries_its_own_age():
+    r = new_receiver()
+    enc = Encoder()
+    r.feed(enc.heartbeat(), T0)
+    r.feed(enc.position(21.0, 39.0, boot_ms=5_000), T0)
+    r.feed(enc.battery(80), T0 + 20)
+    r.feed(enc.heartbeat(), T0 + 30)
+    (s,) = r.samples(T0 + 31)
+    assert (s.heartbeat_age_s, s.position_age_s, s.velocity_age_s, s.battery_age_s) == (
+        1.0, 31.0, 31.0, 11.0)
+    assert (s.attitude_age_s, s.gps_age_s, s.gimbal_age_s) == (None, None, None)
+    assert s.fresh
+    assert s.session == 1
+    (again,) = r.samples(T0 + 32)
+    assert not again.fresh  # nothing arrived since the previous sample
+
+
+@pytest.mark.parametrize(("later_boot_ms", "why"), [
+    (3_000, "rebooted: the boot clock went backwards"),
+    (9_000_000, "another autopilot, up for longer than the time that passed"),
+    (605_000, "another autopilot whose boot clock did not advance over 30 minutes"),
+])
+def test_a_new_session_clears_the_previous_sessions_values(later_boot_ms, why):
+    r = new_receiver()
+    enc = Encoder()
+    r.feed(enc.heartbeat(), T0)
+    r.feed(enc.position(21.0, 39.0, boot_ms=600_000), T0)
+    r.feed(enc.battery(80), T0)
+    # 30 minutes later a heartbeat (it cannot tell a session), then a stamped message.
+    fresh = Encoder()
+    r.feed(fresh.heartbeat(armed=False), T0 + 1800)
+    (s,) = r.samples(T0 + 1800)
+    assert s.session == 1
+    assert s.lat == 21.0
+    assert s.position_age_s == 1800.0
+    r.feed(fresh.attitude(boot_ms=later_boot_ms), T0 + 1801)
+    (s,) = r.samples(T0 + 1801)
+    assert s.session == 2, why
+    assert (s.lat, s.lon, s.battery_pct, s.position_age_s, s.battery_age_s) == (
+        None, None, None, None, None)
+    assert s.armed is False
+    assert s.heartbeat_age_s == 1.0
+    assert s.attitude_age_s == 0.0
+    assert s.yaw_deg == pytest.approx(90.0)
+    assert s.loss_pct == 0.0  # the new sequence numbers are not counted as loss
+
+
+def test_the_same_session_survives_silence_and_reordering():
+    r = new_receiver()
+    enc = Encoder()
+    r.feed(enc.heartbeat(), T0)
+    r.feed(enc.attitude(boot_ms=600_000), T0)
+    r.feed(enc.attitude(boot_ms=599_000), T0 + 0.01)  # reordered on the link
+    r.feed(enc.attitude(boot_ms=600_000 + 1_800_000), T0 + 1800)  # a 30 min dropout
+    r.feed(enc.position(21.0, 39.0, boot_ms=600_000 + 1_800_500), T0 + 1802)  # late
+    (s,) = r.samples(T0 + 1802)
+    assert s.session == 1
+    assert s.lat == 21.0
+
+
 @pytest.mark.parametrize(("lat", "lon"), [(900.0, 39.0), (21.0, 400.0), (-91.0, 0.0)])
 def test_absurd_position_is_refused_and_counted(lat, lon):
     r = new_receiver()

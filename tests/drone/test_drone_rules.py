@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from drone.config import DronesSection
-from drone.rules import Action, AlertBook, AlertRules, inside
+from drone.rules import Action, AlertBook, AlertRules, age_text, inside, stale_fields
 from drone.state import TelemetrySample
 
 SQUARE = [(21.0, 39.0), (21.0, 39.01), (21.01, 39.01), (21.01, 39.0)]
@@ -50,11 +50,11 @@ def test_link_lost_of_a_disarmed_drone_is_minor():
 
 def test_raise_carries_last_known_position_and_detail():
     book = AlertBook(AlertRules(settings()))
-    (a,) = book.step([sample(heartbeat_age_s=6.0)], 0.0)
+    (a,) = book.step([sample(heartbeat_age_s=1860.0, position_age_s=1862.0)], 0.0)
     assert a.location == {"lat": 20.0, "lon": 38.0, "accuracy_m": 2.0}
     assert a.title == "Drone D1: telemetry link lost"
-    assert "No heartbeat for 6 s on link L1" in a.detail
-    assert "last at 20.000000, 38.000000, 60 m above home" in a.detail
+    assert "No heartbeat for 1860 s on link L1" in a.detail
+    assert "last position 31 min ago at 20.000000, 38.000000, 60 m above home" in a.detail
     (a,) = AlertBook(AlertRules(settings())).step(
         [sample(heartbeat_age_s=6.0, lat=None, lon=None)], 0.0)
     assert a.location is None
@@ -102,6 +102,29 @@ def test_alerts_are_per_vehicle():
     book = AlertBook(AlertRules(settings()))
     acts = book.step([sample(heartbeat_age_s=9), sample(vehicle="D2", heartbeat_age_s=9)], 0)
     assert sorted(a.vehicle for a in acts) == ["D1", "D2"]
+
+
+def test_stale_fields_follow_their_thresholds():
+    cfg = settings(stale={"battery_s": 10, "position_s": 3})
+    assert stale_fields(sample(position_age_s=3.0, battery_age_s=9.0, gps_age_s=1.0), cfg) == []
+    assert stale_fields(sample(heartbeat_age_s=6, position_age_s=3.5, battery_age_s=11,
+                               gps_age_s=6, attitude_age_s=0.1), cfg) == [
+        "heartbeat", "position", "battery", "gps"]
+    assert [age_text(s) for s in (6.4, 1860, 9000)] == ["6 s", "31 min", "2.5 h"]
+
+
+def test_stale_inputs_neither_raise_nor_clear():
+    fence = {"name": "main square", "polygon": SQUARE, "severity": 5}
+    book = AlertBook(AlertRules(settings(geofences=[fence], battery_low_pct=30)))
+    old = {"battery_age_s": 1800.0, "position_age_s": 1800.0, "gps_age_s": 1800.0}
+    # An old low battery and an old position inside the fence are not today's problems.
+    assert run(book, sample(battery_pct=10, lat=21.005, lon=39.005, **old)) == []
+    assert run(book, sample(battery_pct=10, lat=21.005, lon=39.005)) == [
+        (Action.RAISE, "battery", 4), (Action.RAISE, "geofence:main square", 5)]
+    # Gone stale: unknown, so the alerts stay open (not "cleared" by a missing value).
+    assert run(book, sample(battery_pct=100, lat=20.0, lon=38.0, **old)) == []
+    assert run(book, sample(battery_pct=100, lat=20.0, lon=38.0)) == [
+        (Action.CLEAR, "battery", 4), (Action.CLEAR, "geofence:main square", 5)]
 
 
 @pytest.mark.parametrize(("lat", "lon", "expected"), [

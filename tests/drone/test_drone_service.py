@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
+import socket
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from dronehelp import with_drones
+from dronehelp import Encoder, with_drones
 
+from drone.config import DronesSection
 from drone.georef import GeorefError
+from drone.rules import stale_fields
 from drone.service import DroneService
 from drone.sim import SimSettings, SimVehicle
 from fieldkit.config import Config
@@ -26,10 +31,32 @@ AROUND_CIRCLE = [[21.418, 39.821], [21.418, 39.832], [21.427, 39.832], [21.427, 
 FAR_AWAY = [[10.0, 10.0], [10.0, 10.01], [10.01, 10.01]]
 
 
+class Clock:
+    """The node's wall clock, which a test can move ahead (30 minutes of silence are not
+    waited for: the bytes are real, the time between them is jumped)."""
+
+    def __init__(self) -> None:
+        self.ahead_s = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.ahead_s
+
+
 class Rig:
-    def __init__(self, config: Config, worker: LogWorker, service: DroneService) -> None:
-        self.config, self.worker, self.service = config, worker, service
+    def __init__(self, config: Config, worker: LogWorker, service: DroneService,
+                 clock: Clock) -> None:
+        self.config, self.worker, self.service, self.clock = config, worker, service, clock
         self.sim: SimVehicle | None = None
+
+    async def stored(self) -> int:
+        return int(await self.worker.call(lambda: self.worker.log.store.conn.execute(
+            "SELECT count(*) FROM drone_samples").fetchone()[0]))
+
+    async def silence(self) -> None:
+        """Stop the simulator and wait until the link has read all it sent."""
+        assert self.sim is not None
+        await self.sim.stop()
+        await self.wait(lambda s: not s.latest["D1"].fresh)
 
     async def fly(self, **kw: Any) -> SimVehicle:
         port = self.service.links["L1"].port
@@ -66,9 +93,10 @@ async def rig(config: Config, request: pytest.FixtureRequest) -> AsyncIterator[R
     cfg = with_drones(config, links=[{"name": "L1", "port": 0}],
                       vehicles=[{"name": "D1", "link": "L1", "system_id": 1}], **extra)
     worker = await LogWorker.open(cfg)
-    service = DroneService(cfg, worker)
+    clock = Clock()
+    service = DroneService(cfg, worker, clock=clock)
     await service.start()
-    r = Rig(cfg, worker, service)
+    r = Rig(cfg, worker, service, clock)
     yield r
     if r.sim is not None:
         await r.sim.stop()
@@ -135,6 +163,68 @@ async def test_gps_lost_and_regained(rig: Rig):
     await rig.wait_incidents(lambda found: found and found[0].status == "resolved")
 
 
+@pytest.mark.parametrize("rig", [{"link_lost_s": 600}], indirect=True)
+async def test_a_silent_vehicle_gets_no_samples_and_its_link_lost_note_dates_the_position(
+        rig: Rig):
+    await rig.fly()
+    await rig.silence()
+    before = await rig.stored()
+    rig.clock.ahead_s = 1860.0  # 31 minutes without a byte
+    (inc,) = await rig.wait_incidents(lambda found: len(found) == 1)
+    assert inc.title == "Drone D1: telemetry link lost"
+    assert re.search(r"No heartbeat for 186\d s on link L1", inc.description)
+    assert re.search(r"last position 31 min ago at 21\.4\d+, 39\.8\d+, 60 m above home",
+                     inc.description)
+    await rig.ticks_pass(5)
+    assert await rig.stored() == before  # judged every tick, stored never
+    latest = rig.service.latest["D1"]
+    assert latest.position_age_s is not None
+    assert latest.position_age_s >= 1860
+    assert not latest.fresh
+    assert {"heartbeat", "position", "attitude", "battery", "gps"} <= set(
+        stale_fields(latest, rig.config.section(DronesSection)))
+
+
+async def test_a_vehicle_back_as_a_new_session_never_shows_the_old_position_as_current(
+        rig: Rig):
+    await rig.fly()
+    await rig.silence()
+    rig.clock.ahead_s = 1800.0
+    port = rig.service.links["L1"].port
+    assert port is not None
+    settings = rig.config.section(DronesSection)
+    new = Encoder(system=1)  # another autopilot with the same system id, 5 s after boot
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.sendto(new.heartbeat(armed=False), ("127.0.0.1", port))
+        await rig.wait(lambda s: s.latest["D1"].armed is False)  # (the old one flew armed)
+        # The heartbeat alone cannot tell the session: the old position stays, dated
+        # and stale, and the sample stored with the heartbeat says how old it is.
+        s = rig.service.latest["D1"]
+        assert "position" in stale_fields(s, settings)
+        assert "heartbeat" not in stale_fields(
+            s, settings)
+        assert s.position_age_s is not None
+        assert s.position_age_s >= 1800
+        old_dated = await rig.worker.call(lambda: rig.worker.log.store.conn.execute(
+            "SELECT position_age_s FROM drone_samples WHERE armed = 0").fetchall())
+        assert old_dated
+        assert all(age >= 1800 for (age,) in old_dated)
+        # Its first boot-stamped message starts a new session: the old values go.
+        udp.sendto(new.attitude(boot_ms=5_000), ("127.0.0.1", port))
+        await rig.wait(lambda s: s.latest["D1"].session == 2)
+        s = rig.service.latest["D1"]
+        assert (s.lat, s.lon, s.battery_pct, s.gps_fix, s.position_age_s) == (
+            None, None, None, None, None)
+        assert s.armed is False
+        assert s.mode is not None
+        udp.sendto(new.position(21.5, 39.9, boot_ms=5_400), ("127.0.0.1", port))
+        await rig.wait(lambda s: s.latest["D1"].lat == 21.5)
+    s = rig.service.latest["D1"]
+    assert s.position_age_s is not None
+    assert s.position_age_s < 5
+    assert "position" not in stale_fields(s, settings)
+
+
 @pytest.mark.parametrize("rig", [{"geofences": [
     {"name": "main square", "polygon": AROUND_CIRCLE, "severity": 5},
     {"name": "elsewhere", "polygon": FAR_AWAY}]}], indirect=True)
@@ -185,6 +275,10 @@ async def test_node_runs_drone_links_and_serves_them(config: Config):
             body = await resp.json()
         assert resp.status == 200
         assert [v["vehicle"] for v in body["vehicles"]] == ["L1-7"]
+        (vehicle,) = body["vehicles"]
+        assert vehicle["session"] == 1
+        assert vehicle["heartbeat_age_s"] < 5
+        assert vehicle["stale"] == []
         assert body["links"]["L1"]["packets"] > 0
         async with aiohttp.ClientSession() as http:
             url = f"{node.url}/api/drones/L1-7/ground"

@@ -171,11 +171,15 @@ def test_cameras_that_see_the_caller_and_the_nearest_drone_are_linked(make_log):
             conn.execute("INSERT INTO drone_samples (vehicle, link, system_id, at_ms, lat, lon)"
                          " VALUES (?, 'pilots', 1, ?, ?, ?)",
                          [vehicle, clock.now - age_s * 1000, lat, lon])
+        # Sampled 5 s ago for a heartbeat, but its position is 10 minutes old.
+        conn.execute("INSERT INTO drone_samples (vehicle, link, system_id, at_ms, lat, lon,"
+                     " position_age_s) VALUES ('D4', 'pilots', 4, ?, ?, ?, 600)",
+                     [clock.now - 5000, *offset(30, 0)])
     lat, lon = offset(30, 0)
     outcome = take_call(log, parse_call(_call(kind="fire", location={"lat": lat, "lon": lon})),
                         HqSection(), footprints, now_ms=clock.now)
     assert outcome.cameras == ["gate3", "gate4"]
-    assert outcome.drone == "D2"  # D3 is nearer but its last sample is 10 min old
+    assert outcome.drone == "D2"  # D3 and D4 are nearer but their positions are 10 min old
     assert {(link.target, link.ref) for link in outcome.incident.links} == {
         ("camera", "gate3"), ("camera", "gate4"), ("drone", "D2")}
     far = offset(-300, 0)

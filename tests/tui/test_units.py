@@ -13,13 +13,14 @@ from tuihelp import FIXED_PARTS, NOW_MS, fixed_incidents, text_of
 import tui
 from fieldkit.cli import main
 from tui._client import SseParser
-from tui._map import Marker, plot
+from tui._map import Marker, drone_markers, plot
 from tui._model import BoardModel, Filter, FilterError, age_text
 from tui._panels import (
     ago,
     amount,
     camera_line,
     drones_body,
+    drones_table,
     seconds_text,
     sync_body,
     zone_line,
@@ -128,12 +129,12 @@ def test_drone_and_sync_panels_never_show_none_or_epoch_seconds():
     drones = text_of(drones_body(FIXED_PARTS, NOW_MS))
     assert "21.42302,39.87351 ±2 m" in drones
     assert "81 % 15.9 V" in drones
-    assert "0.6 s ago" in drones
+    assert "1.0 s ago" in drones  # last heard: the heartbeat 0.4 s before the sample
     late = FIXED_PARTS.drones.vehicles[0].model_copy(update={"heartbeat_age_s": 12.0,
                                                              "loss_pct": 30.0})
     late_parts = replace(FIXED_PARTS, drones=FIXED_PARTS.drones.model_copy(
         update={"vehicles": [late]}))
-    assert "0.6 s ago no heartbeat for 12 s 30 % lost" in text_of(drones_body(late_parts, NOW_MS))
+    assert "13 s ago no heartbeat for 12 s 30 % lost" in text_of(drones_body(late_parts, NOW_MS))
     assert "as of 2.0 s ago" in drones
     sync = text_of(sync_body(FIXED_PARTS, NOW_MS))
     assert "4.0 s ago" in sync
@@ -143,6 +144,24 @@ def test_drone_and_sync_panels_never_show_none_or_epoch_seconds():
     for text in (drones, sync):
         assert "None" not in text
         assert "1764" not in text  # no epoch times
+
+
+def test_stale_drone_fields_are_dimmed_with_their_age_never_shown_as_current():
+    back = FIXED_PARTS.drones.vehicles[0].model_copy(update={
+        "heartbeat_age_s": 0.3, "position_age_s": 1860.0, "battery_age_s": 1860.0,
+        "velocity_age_s": 0.5, "stale": ["position", "battery"]})
+    table = drones_table(FIXED_PARTS.drones.model_copy(update={"vehicles": [back]}), NOW_MS)
+    cells = {c.header: c._cells[0] for c in table.columns}
+    assert cells["position"].plain == "21.42302,39.87351 ±2 m 31 min old"
+    assert cells["battery"].plain == "81 % 15.9 V 31 min old"
+    for stale in ("position", "alt", "battery"):
+        assert cells[stale].style == "dim italic", stale
+    for current in ("mode", "speed"):
+        assert "dim" not in str(cells[current].style), current
+    assert cells["seen"].plain == "0.9 s ago"  # heard (the heartbeat) 0.3 s before the sample
+    markers = drone_markers(FIXED_PARTS.drones.model_copy(update={"vehicles": [back]}))
+    assert [(m.symbol, m.label) for m in markers] == [("d", "drone, old position")]
+    assert [m.symbol for m in drone_markers(FIXED_PARTS.drones)] == ["D"]
 
 
 def test_map_places_incidents_north_up():

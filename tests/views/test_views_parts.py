@@ -5,15 +5,23 @@ fails here."""
 from __future__ import annotations
 
 from dataclasses import fields
+from typing import get_args
 
 from drone.receiver import LinkStats
 from drone.signing import SigningStats
-from drone.state import TelemetrySample
+from drone.state import FIELD_GROUPS, TelemetrySample
 from fieldkit.views.parts import DroneView, LinkView, SigningView
 
 
 def test_drone_view_has_every_telemetry_field():
-    assert set(DroneView.model_fields) == {"name"} | {f.name for f in fields(TelemetrySample)}
+    assert set(DroneView.model_fields) == {"name", "stale"} | {
+        f.name for f in fields(TelemetrySample)}
+
+
+def test_drone_view_names_every_field_group_that_can_go_stale():
+    (group,) = get_args(DroneView.model_fields["stale"].annotation)
+    assert set(get_args(group)) == {"heartbeat", *FIELD_GROUPS}
+    assert {f"{g}_age_s" for g in FIELD_GROUPS} <= set(DroneView.model_fields)
 
 
 def test_link_views_have_every_counter():
