@@ -20,7 +20,7 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from drone.georef import CameraModel
 from drone.signing import SignatureCheck, SigningKey, SigningStats, Verdict
-from drone.state import HANDLERS, TelemetrySample, VehicleState
+from drone.state import BOOT_STAMPED, HANDLERS, TelemetrySample, VehicleState
 
 logger = logging.getLogger(__name__)
 
@@ -209,7 +209,8 @@ class Receiver:
             vehicle = self._new_vehicle(msg, mtype, system)
             if vehicle is None:
                 return False
-        vehicle.check_session(mtype, header.srcComponent, msg, now)
+        if mtype in BOOT_STAMPED:
+            vehicle.check_session(mtype, header.srcComponent, msg, now)
         vehicle.count_sequence(header.srcComponent, header.seq)
         handler = HANDLERS.get(mtype)  # (VehicleState.apply, inlined: this is the hot path)
         if handler is not None:

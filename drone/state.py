@@ -53,7 +53,7 @@ SESSION_JUMP_S = 10.0
 #: ...plus this share of the time between the two packets (clock drift, node clock slew).
 SESSION_DRIFT = 0.01
 #: Messages stamped with the sender's boot clock (``time_boot_ms``).
-_BOOT_STAMPED = frozenset({"GLOBAL_POSITION_INT", "ATTITUDE", "SYSTEM_TIME"})
+BOOT_STAMPED = frozenset({"GLOBAL_POSITION_INT", "ATTITUDE", "SYSTEM_TIME"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +178,7 @@ class VehicleState:
 
     def check_session(self, mtype: str, component: int, msg: Any, now: float) -> None:
         """Start a new session when ``msg``'s boot clock cannot continue the last one's."""
-        if mtype not in _BOOT_STAMPED:
+        if mtype not in BOOT_STAMPED:
             return
         boot_ms = msg.time_boot_ms
         last = self._boot.get(component)
