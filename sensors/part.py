@@ -14,7 +14,8 @@ def _enabled(config: Config) -> bool:
 
 PART = Part(
     name="sensors", order=70, section=SensorsSection,
-    install="sensors.service:install_sensors", enabled=_enabled,
+    install="sensors.service:install_sensors",
+    background="sensors.service:sensors_job", enabled=_enabled,
     commands=(Command("sensors", "sensors.bench:bench_sensors",
                       "MQTT readings into zones against a bare aiomqtt subscriber.",
                       bench=True),),

@@ -140,3 +140,15 @@ def recent_readings(conn: Connection, sensor: str | None = None,
         args.append(sensor)
     rows = conn.execute(sql + " ORDER BY at_ms DESC, id DESC LIMIT ?", [*args, limit])
     return [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
+
+
+def pushed_since(conn: Connection, after_id: int) -> list[tuple[int, Reading]]:
+    """Readings pushed over HTTP with an id above ``after_id``, by id: whichever API
+    process took the push, the one running the zones folds them in."""
+    rows = conn.execute(f"SELECT id, {', '.join(_COLUMNS)} FROM sensor_readings"
+                        " WHERE via = 'http' AND id > ? ORDER BY id", [after_id])
+    return [(row[0], Reading(row[1], SensorKind(row[2]), *row[3:])) for row in rows]
+
+
+def last_id(conn: Connection) -> int:
+    return int(conn.execute("SELECT coalesce(max(id), 0) FROM sensor_readings").fetchone()[0])

@@ -1,8 +1,10 @@
 """The sensors part inside the running node: MQTT ingest, the push route, the zone board.
 
 Installed by :func:`install_sensors` (declared in :mod:`sensors.part`). When
-``[sensors] enabled``, a ``cleanup_ctx`` subscribes to every declared sensor's topic and
-advances the zone states a few times a second. Routes::
+``[sensors] enabled``, the background job :func:`sensors_job` (one process per database:
+:mod:`fieldkit.background`) subscribes to every declared sensor's topic, folds in the
+readings pushed to any process, and advances the zone states a few times a second.
+Routes::
 
     GET  /api/sensors            zone states, sensor health and the broker connection
     GET  /api/sensors/readings   stored readings, newest first (?sensor=, ?limit= 1-10000)
@@ -12,6 +14,7 @@ advances the zone states a few times a second. Routes::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import itertools
 import json
@@ -24,6 +27,7 @@ from aiohttp import web
 
 from fieldkit import wirejson
 from fieldkit.appkeys import CONFIG, WORKER
+from fieldkit.background import elsewhere
 from fieldkit.config import Config
 from fieldkit.errors import FieldkitError, IngestError, InvalidActionError
 from fieldkit.hlc import wall_ms
@@ -35,7 +39,14 @@ from sensors.cameras import camera_sights
 from sensors.config import SensorsSection
 from sensors.incidents import SensorWatch
 from sensors.mqtt import BrokerSettings, Delivery, MqttIngest, tls_context
-from sensors.readings import Reading, parse_payload, recent_readings, store_readings
+from sensors.readings import (
+    Reading,
+    last_id,
+    parse_payload,
+    pushed_since,
+    recent_readings,
+    store_readings,
+)
 from sensors.secret import read_secret
 from sensors.transit import TransitWatch
 from sensors.zones import ZoneBoard
@@ -46,6 +57,8 @@ TICK_S = 0.1
 """How often zone states advance (a state takes at most this long after its dwell)."""
 MAX_PUSH = 1000
 LOG_EVERY_S = 60.0
+SETTLE_MS = 5000
+"""How long a pushed reading's id may take to commit after it arrived (see :class:`Pushed`)."""
 CAMERA_EVERY = 10
 """Ticks between reads of the cameras' zone windows (they close every few seconds)."""
 
@@ -61,6 +74,8 @@ class SensorsRuntime:
     push_token: str | None = None
     stored: int = 0
     duplicates: int = 0
+    running: bool = False
+    """Whether this process runs the zones (:func:`sensors_job`)."""
     _logged: dict[str, float] = field(default_factory=dict)
 
     def warn(self, key: str, message: str) -> None:
@@ -86,7 +101,6 @@ def install_sensors(app: web.Application) -> None:
         return
     runtime.push_token = read_secret(config, settings.push_token, settings.push_token_file,
                                      "sensors -> push_token_file")
-    app.cleanup_ctx.append(_sensors_ctx)
     app.add_routes([web.post("/sensors/readings", post_readings)])
 
 
@@ -99,8 +113,15 @@ def broker_settings(config: Config) -> BrokerSettings:
                           mqtt.username, password, tls, mqtt.reconnect_max_s)
 
 
-async def _sensors_ctx(app: web.Application) -> AsyncIterator[None]:
+@contextlib.asynccontextmanager
+async def sensors_job(app: web.Application) -> AsyncIterator[None]:
+    """The MQTT subscription, the transit poller and the zones: a background job (one
+    process per database), or every reading would be taken and every zone judged once
+    per API worker. Readings pushed to any process reach the zones through the store."""
     runtime, worker, config = app[SENSORS], app[WORKER], app[CONFIG]
+    if not runtime.settings.enabled:
+        yield
+        return
     by_topic = {s.mqtt_topic: s for s in runtime.settings.sensors}
 
     async def handle(deliveries: list[Delivery]) -> None:
@@ -120,20 +141,25 @@ async def _sensors_ctx(app: web.Application) -> AsyncIterator[None]:
         await accept(runtime, worker, readings)
 
     watch = SensorWatch(worker, runtime.board)
-    tasks = [asyncio.create_task(_advance(runtime, watch), name="sensors-zones")]
+    pushed = Pushed(await worker.call(last_id, worker.log.store.conn))
+    tasks = [asyncio.create_task(_advance(runtime, watch, pushed), name="sensors-zones")]
     if runtime.settings.mqtt.enabled and by_topic:
         runtime.ingest = MqttIngest(broker_settings(config), sorted(by_topic), handle)
         await runtime.ingest.start()
     if runtime.settings.transit.stations:
         runtime.transit = TransitWatch(config, worker, runtime.board)
         await runtime.transit.start()
-    yield
-    if runtime.transit is not None:
-        await runtime.transit.stop()
-    if runtime.ingest is not None:
-        await runtime.ingest.stop()
-    for task in tasks:
-        await cancel_and_wait(task)
+    runtime.running = True
+    try:
+        yield
+    finally:
+        runtime.running = False
+        if runtime.transit is not None:
+            await runtime.transit.stop()
+        if runtime.ingest is not None:
+            await runtime.ingest.stop()
+        for task in tasks:
+            await cancel_and_wait(task)
 
 
 def _skew(runtime: SensorsRuntime) -> int:
@@ -157,12 +183,37 @@ def _store(worker: LogWorker, readings: list[Reading]) -> int:
         return store_readings(conn, readings)
 
 
-async def _advance(runtime: SensorsRuntime, watch: SensorWatch) -> None:
+@dataclass
+class Pushed:
+    """Follows the readings pushed over HTTP to any API process, by id. On PostgreSQL ids
+    can commit out of order across processes, so an id stays open (re-read, folded in
+    once) until its reading is :data:`SETTLE_MS` old."""
+
+    after: int
+    """Every pushed reading with an id up to this one is folded in (or predates the job)."""
+    folded: set[int] = field(default_factory=set)
+    """Ids above :attr:`after` already folded in."""
+
+    def fold(self, runtime: SensorsRuntime, rows: list[tuple[int, Reading]], now: int) -> None:
+        for id_, reading in rows:
+            if id_ not in self.folded:
+                self.folded.add(id_)
+                runtime.stored += 1
+                runtime.board.apply(reading)
+        settled = [id_ for id_, reading in rows if reading.received_ms < now - SETTLE_MS]
+        if settled:
+            self.after = max(settled)
+            self.folded = {id_ for id_ in self.folded if id_ > self.after}
+
+
+async def _advance(runtime: SensorsRuntime, watch: SensorWatch, pushed: Pushed) -> None:
     await watch.load()
     worker, names = watch.worker, list(runtime.board.zones)
     for tick in itertools.count():
         now = wall_ms()
         try:
+            pushed.fold(runtime, await worker.call(pushed_since, worker.log.store.conn,
+                                                   pushed.after), now)
             if tick % CAMERA_EVERY == 0:
                 runtime.board.see(await worker.call(camera_sights, worker.log.store.conn,
                                                     names, now))
@@ -176,6 +227,8 @@ async def _advance(runtime: SensorsRuntime, watch: SensorWatch) -> None:
 
 async def get_sensors(request: web.Request) -> web.Response:
     runtime = request.app[SENSORS]
+    if runtime.settings.enabled and not runtime.running:
+        raise elsewhere("the sensors' zones")
     body = runtime.board.snapshot(wall_ms())
     body.update(enabled=runtime.settings.enabled, stored=runtime.stored,
                 duplicates=runtime.duplicates,
@@ -218,5 +271,7 @@ async def post_readings(request: web.Request) -> web.Response:
             readings.append(parse_payload(track.section, item, now, "http", _skew(runtime)))
         except IngestError as exc:
             raise InvalidActionError(f"reading {i}: {exc}") from exc
-    new = await accept(runtime, request.app[WORKER], readings)
+    worker = request.app[WORKER]
+    new = await worker.call(_store, worker, readings)  # the zones follow the store
+    runtime.duplicates += len(readings) - new
     return respond(PushView(stored=new, duplicates=len(readings) - new), 201)

@@ -218,3 +218,49 @@ async def test_push_route(broker, sensor_node):
             async with s.get(f"{node.url}/api/sensors/readings?sensor=plaza-count") as r:
                 assert [row["value"] for row in await r.json()] == [3]
         assert [r["via"] for r in _stored(node)] == ["http"]
+
+
+async def test_readings_pushed_to_any_process_reach_the_zones_once(config, pg_url):
+    """Two node processes' worth of nodes on one PostgreSQL database: one runs the zones;
+    a reading pushed to either is folded in there once, and the other refuses to show
+    zones it does not run."""
+    from sensorhelp import with_sensors
+
+    from fieldkit.node import Node
+
+    section = {"enabled": True, "mqtt": {"enabled": False},
+               "push_token": "push-token-0123456789",
+               "zones": [{"name": "gate", "area_m2": 400, "exit_width_m": 4}],
+               "sensors": [{"id": "gate-count", "kind": "people_count", "zone": "gate"}]}
+    both = with_sensors(config.model_copy(update={
+        "store": config.store.model_copy(update={"url": pg_url})}), section)
+    nodes = [Node(both), Node(both)]
+    for node in nodes:
+        await node.start()
+    try:
+        running = await until(lambda: [n for n in nodes if n._app[SENSORS].running],
+                              "one node to run the zones")
+        assert len(running) == 1
+        (holder,), (other,) = running, [n for n in nodes if n is not running[0]]
+        now = int(time.time() * 1000)
+        async with aiohttp.ClientSession(headers={
+                "Authorization": "Bearer push-token-0123456789"}) as s:
+            for i, node in enumerate((other, holder, other)):
+                async with s.post(f"{node.url}/sensors/readings", json={
+                        "sensor": "gate-count", "value": 10 + i, "at": now - 3000 + i}) as r:
+                    assert r.status == 201
+            async with s.get(f"{other.url}/api/sensors") as r:
+                assert r.status == 503
+                assert "background role" in (await r.json())["error"]
+            await until(lambda: _received(holder) == 3, "every pushed reading folded in")
+            # The next tick that folds a new one re-reads the first three: still once each.
+            async with s.post(f"{other.url}/sensors/readings", json={
+                    "sensor": "gate-count", "value": 13, "at": now}) as r:
+                assert r.status == 201
+            await until(lambda: _received(holder) >= 4, "the fourth reading folded in")
+        body = await _sensors(holder)
+        assert [s["value"] for s in body["sensors"]] == [13]
+        assert (body["stored"], _received(holder), _received(other)) == (4, 4, 0)
+    finally:
+        for node in nodes:
+            await node.stop()
