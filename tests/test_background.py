@@ -143,3 +143,29 @@ async def test_a_jobs_live_state_is_refused_where_the_job_does_not_run(config, p
 async def _one_holds(answers):
     got = await answers()
     return got if [status for status, _ in got] == [200, 503] else None
+
+
+@pytest.mark.slow
+async def test_the_role_is_dropped_while_the_database_is_down_and_taken_again(config):
+    """A holder whose lock session breaks stops its jobs (another process may hold the
+    lock by then) and takes the role again once the database is back."""
+    from fieldkit.hardware.config import HardwareSection
+    from fieldkit.hardware.service import HARDWARE
+    from fieldkit.node import Node
+    from fieldkit.pgserver import TempPostgres
+
+    with TempPostgres() as server:
+        node = Node(config.model_copy(update={
+            "store": config.store.model_copy(update={"url": server.create_database()}),
+            "hardware": HardwareSection(health=True)}))
+        await node.start()
+        try:
+            assert node._app is not None
+            probes = node._app[HARDWARE]
+            await until(lambda: probes.value is not None, "the node to take the role")
+            await asyncio.to_thread(server.stop, "immediate")
+            await until(lambda: probes.value is None, "the probes stopped with the lock lost")
+            await asyncio.to_thread(server.start)
+            await until(lambda: probes.value is not None, "the role taken again")
+        finally:
+            await node.stop()
