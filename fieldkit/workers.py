@@ -9,7 +9,9 @@ on SIGINT/SIGTERM. A worker that dies before it listens means the node cannot st
 (a config or database problem): the parent stops them all rather than loop. Per-origin
 locks in the store keep concurrent sync sessions from losing, duplicating or reordering
 any origin's events; LISTEN/NOTIFY wakes every worker's live streams whichever worker
-took the write.
+took the write. The parts' background jobs run in one worker only, whichever holds their
+advisory lock (:mod:`fieldkit.background`): the lock, not this supervisor, decides, so
+the rule holds across machines and survives the supervisor itself.
 """
 
 from __future__ import annotations
