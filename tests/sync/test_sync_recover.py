@@ -24,9 +24,12 @@ from syncfleet import make_fleet
 from fieldkit.cli import main
 from fieldkit.errors import StoreError
 from fieldkit.node import Node
+from fieldkit.salvage import salvage
 from sync.errors import AuthError, BundleError, PeerUnreachable
 from sync.provision import open_node
 from sync.recover import recover
+
+SNAPSHOT = b"\xff\xd8 a snapshot of gate 3"
 
 
 async def _truck_with_history(start_fleet, unsynced: int = 0):
@@ -38,6 +41,7 @@ async def _truck_with_history(start_fleet, unsynced: int = 0):
                              severity=3 + i % 3) for i in range(120)]
     for incident in made[:40]:
         await fleet.call("truck1", truck.add_note, incident.id, "barriers moved")
+    await fleet.call("truck1", truck.attach, made[0].id, SNAPSHOT, "gate.jpg", "image/jpeg")
     await fleet.session("truck1", "HQ")
     for incident in made[::10]:
         await fleet.call("HQ", hq.add_note, incident.id, "HQ: second unit on its way")
@@ -63,11 +67,13 @@ def _files(node_dir: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in node_dir.iterdir() if p.is_file()}
 
 
-async def test_a_damaged_truck_is_rebuilt_from_hq_with_an_identical_view(start_fleet):
+async def test_a_damaged_truck_is_rebuilt_from_hq_with_an_identical_view(start_fleet,
+                                                                         tmp_path):
     fleet = await _truck_with_history(start_fleet)
     config = fleet.fleet.config("truck1")
     path = config.path(config.node.database)
     before, vector = _view(config)
+    damage_a_page(path, "blobs")
     damage_a_page(path, "events")
     damaged = path.read_bytes()
     with pytest.raises(StoreError, match="is damaged"):
@@ -76,6 +82,10 @@ async def test_a_damaged_truck_is_rebuilt_from_hq_with_an_identical_view(start_f
     report = await recover(config, [("HQ", fleet.nodes["HQ"].url)], [])
 
     assert _view(config) == (before, vector)
+    with open_node(config) as (log, _):
+        assert log.blob(hashlib.sha256(SNAPSHOT).hexdigest())[1] == SNAPSHOT
+    assert report.aside is not None
+    assert salvage(report.aside, tmp_path / "copy").blobs == []  # so it came from HQ
     assert (report.own_seq, report.lost_own) == (vector["truck1"], 0)
     assert report.aside is not None
     assert report.aside.read_bytes() == damaged
