@@ -50,6 +50,8 @@ class Salvage:
     """Readable event rows in their wire form: still to be verified by intake."""
     unreadable: int = 0
     """Event rows that could not be read or decoded."""
+    read: bool = False
+    """Whether the events table could be read at all (not even its schema, else)."""
     seen_seq: dict[str, int] = field(default_factory=dict)
     """Per origin, how far its chain is known to have reached here: the highest seq of a
     readable event row whose content matches its hash (signature not checked), or named
@@ -100,6 +102,7 @@ def _read(conn: sqlite3.Connection, found: Salvage) -> None:
     if "events" in tables:
         for row in _rows(conn, "events", EVENT_COLUMNS, found):
             _event(row, found)
+        found.read = True
     if "blobs" in tables:
         for sha, mime, data in _rows(conn, "blobs", "sha256, mime, data", None):
             if isinstance(data, bytes) and isinstance(mime, str) \

@@ -76,6 +76,8 @@ class RecoverReport:
     """Events read from the damaged file, verified, that no source had."""
     unreadable: int = 0
     """Event rows of the damaged file that could not be read."""
+    unread: str = ""
+    """Why the damaged file's events could not be read at all ("": they were)."""
     events: int = 0
     incidents: int = 0
     own_seq: int = 0
@@ -94,7 +96,9 @@ class RecoverReport:
         out = ["no database: building a new one" if damage == "missing"
                else f"damaged database: {damage[:160]}", *self.sources,
                f"from the damaged file: {self.salvaged} event(s) no source had, "
-               f"{self.unreadable} row(s) unreadable",
+               f"{self.unreadable} row(s) unreadable" if not self.unread else
+               f"the damaged file's events could not be read ({self.unread}): this node's "
+               "events that no source held are lost, and how many is unknown",
                f"rebuilt {self.path}: {self.events} events, {self.incidents} incidents; "
                f"this node's chain resumes at seq {self.own_seq + 1}"]
         if self.lost_own:
@@ -181,6 +185,8 @@ async def _build(config: Config, identity: NodeIdentity, rebuilt: Path, found: S
                                   "already held")
         applied = await worker.call(log.apply_wire, found.events)
         report.salvaged, report.unreadable = applied.applied, found.unreadable
+        if not found.read and found.integrity != "missing":
+            report.unread = found.integrity.splitlines()[0][:160]
         await worker.call(_keep_blobs, log, found)
         stats = await worker.call(log.stats)
         report.events, report.incidents = stats["events"], stats["incidents"]

@@ -120,6 +120,21 @@ async def test_events_hq_never_got_come_back_from_the_damaged_file(start_fleet):
     assert _view(config) == (before, vector)
 
 
+async def test_a_file_that_is_not_a_database_any_more_says_loss_is_unknown(start_fleet):
+    fleet = await _truck_with_history(start_fleet)
+    config = fleet.fleet.config("truck1")
+    path = config.path(config.node.database)
+    before, vector = _view(config)
+    path.write_bytes(b"\0" * 100 + path.read_bytes()[100:])  # its header is gone
+
+    report = await recover(config, [("HQ", fleet.nodes["HQ"].url)], [])
+
+    assert _view(config) == (before, vector)
+    assert "the damaged file's events could not be read (file is not a database): this " \
+           "node's events that no source held are lost, and how many is unknown" \
+        in report.lines()
+
+
 async def test_newest_events_held_nowhere_are_refused_as_lost_unless_accepted(start_fleet):
     """The last events page is damaged and HQ lacks the unsynced tail: recover says how
     many of this node's events are lost (the incident states name them) and changes
