@@ -315,7 +315,7 @@ def test_a_recover_killed_midway_leaves_the_node_as_it_was(tmp_path):
         assert not (truck_dir / "fieldkit.db-wal").exists()
         refused = _fieldkit("node", "run", "--dir", str(truck_dir))
         assert refused.returncode == 1
-        assert "fieldkit.db is damaged (database disk image is malformed)" in refused.stderr
+        assert f"database {truck_dir / 'fieldkit.db'} is damaged (" in refused.stderr
         done = _fieldkit("recover", "--from", f"HQ={hq_url}", "--dir", str(truck_dir))
         assert done.returncode == 0, done.stderr
     with open_node(fleet.config("truck1")) as (log, _):
