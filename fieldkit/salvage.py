@@ -154,9 +154,14 @@ def _rows(conn: sqlite3.Connection, table: str, columns: str,
                                 [start, stop]).fetchall()
         except sqlite3.Error:
             rows = []
-            for rowid in range(start, stop + 1):
+        # A scan that meets a damaged page may fail, or just stop early: look up each
+        # rowid it did not return on its own (a lookup takes another path down the tree).
+        got = {row[0] for row in rows}
+        for rowid in range(start, min(stop, end) + 1 if end >= 0 else stop + 1):
+            if rowid not in got:
                 with contextlib.suppress(sqlite3.Error):
                     rows += conn.execute(select + "= ?", [rowid]).fetchall()
+        rows.sort(key=lambda row: int(row[0]))
         for row in rows:
             highest, count = max(highest, int(row[0])), count + 1
             yield row[1:]
