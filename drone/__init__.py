@@ -8,9 +8,9 @@ names below load their module, and pymavlink, on first use.
 
 from __future__ import annotations
 
-import importlib
 import logging
-from typing import Any
+
+from fieldkit.parts import lazy_exports
 
 __all__ = [
     "CameraModel",
@@ -50,12 +50,4 @@ _HOME = {
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-
-def __getattr__(name: str) -> Any:
-    if name in _HOME:
-        return getattr(importlib.import_module(_HOME[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _HOME)

@@ -116,3 +116,20 @@ def enabled_jobs(config: Config) -> tuple[Job, ...]:
     """The background jobs of the parts ``config`` enables, in start order."""
     return tuple(load_target(p.background) for p in installed_parts()
                  if p.background is not None and p.enabled(config))
+
+
+def lazy_exports(package: str, homes: dict[str, str]
+                 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``__getattr__`` and ``__dir__`` for a part's package (PEP 562): each name of
+    ``homes`` (name -> module) is imported from its module on first use, so importing the
+    package (as reading the part's declaration does) loads none of its dependencies."""
+
+    def getattr_(name: str) -> Any:
+        if name in homes:
+            return getattr(importlib.import_module(homes[name]), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def dir_() -> list[str]:
+        return sorted(homes)
+
+    return getattr_, dir_
