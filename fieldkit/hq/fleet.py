@@ -115,20 +115,3 @@ def zone_states(incidents: Iterable[Incident]) -> list[dict[str, Any]]:
                     "lat": loc.get("lat"), "lon": loc.get("lon")})
     return out
 
-
-def fleet_table(picture: dict[str, Any]) -> str:
-    """The picture as a terminal table."""
-    lines = [f"{'node':<10} {'last sync':>10} {'last event':>11} {'open':>5}  "
-             "cameras (down)  drones (down)"]
-    for n in picture["nodes"]:
-        def fmt(v: float | None) -> str:
-            return "-" if v is None else f"{v:.0f} s ago"
-
-        cams, drones = n["cameras"], n["drones"]
-        cam_text = f"{len(cams)} ({sum(1 for c in cams.values() if c.get('down'))})"
-        drone_text = f"{len(drones)} ({sum(1 for d in drones.values() if d.get('down'))})"
-        name = n["node"] + (" *" if n["self"] else "")
-        lines.append(f"{name:<10} {fmt(n['last_sync_s_ago']):>10} "
-                     f"{fmt(n['last_event_s_ago']):>11} {n['open_incidents']:>5}  "
-                     f"{cam_text:<15} {drone_text}")
-    return "\n".join(lines)
