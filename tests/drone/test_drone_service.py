@@ -89,7 +89,9 @@ class Rig:
 
 @pytest.fixture
 async def rig(config: Config, request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
-    extra = getattr(request, "param", {})
+    # A loaded CI machine can leave a heartbeat a second late: only the tests about a lost
+    # link ask for a short link_lost_s, so the others never see a spurious one.
+    extra = {"link_lost_s": 600, **getattr(request, "param", {})}
     cfg = with_drones(config, links=[{"name": "L1", "port": 0}],
                       vehicles=[{"name": "D1", "link": "L1", "system_id": 1}], **extra)
     worker = await LogWorker.open(cfg)
@@ -141,6 +143,7 @@ async def test_battery_incident_raised_once_escalated_and_resolved(rig: Rig):
     assert inc.notes[-1].text == "Cleared: battery at 99%."
 
 
+@pytest.mark.parametrize("rig", [{"link_lost_s": 1.0}], indirect=True)
 async def test_link_lost_and_back(rig: Rig):
     drone = await rig.fly()
     drone.fault(silent=True)
@@ -163,7 +166,6 @@ async def test_gps_lost_and_regained(rig: Rig):
     await rig.wait_incidents(lambda found: found and found[0].status == "resolved")
 
 
-@pytest.mark.parametrize("rig", [{"link_lost_s": 600}], indirect=True)
 async def test_a_silent_vehicle_gets_no_samples_and_its_link_lost_note_dates_the_position(
         rig: Rig):
     await rig.fly()
