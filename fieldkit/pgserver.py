@@ -92,6 +92,11 @@ class TempPostgres:
         """Stop the server; ``immediate`` is a crash (recovery replays the WAL on start)."""
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-w", "-m", mode, "stop")
 
+    @property
+    def pid(self) -> int:
+        """The running server's postmaster (its backends are its children)."""
+        return int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{ROLE}@/{database}?host={self.socket_dir}"
 

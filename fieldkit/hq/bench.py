@@ -6,7 +6,9 @@ in batches to a real HQ node (``fieldkit node run --workers N``, a real process)
 ``POST /api/events``, the same verified apply as a sync push, each truck one session,
 all at once; consoles meanwhile read the board (``GET /api/incidents?limit=50``) every
 half second. Reported: events/s ingested (and x the SQLite HQ, measured in the same
-run) and the consoles' read latency p50/p95. PostgreSQL is a throwaway local server
+run), the consoles' read latency p50/p95, and the cores each part kept busy meanwhile
+(HQ's processes, PostgreSQL's, this client's, and everything else on the machine), since
+they all share the cores. PostgreSQL is a throwaway local server
 (:mod:`fieldkit.pgserver`) with fsync on, as SQLite runs synchronous=FULL.
 
 The same pieces drive the multi-worker crash test (tests/test_workers.py).
@@ -29,6 +31,7 @@ import click
 import uuid6
 
 from fieldkit.bench import percentile
+from fieldkit.bench.cpu import CpuShares
 from fieldkit.bench.process import NodeProcess, free_port
 from fieldkit.events import GENESIS, Event, seal
 from fieldkit.hlc import LOGICAL_BITS
@@ -119,6 +122,12 @@ class Run:
     events: int
     seconds: float
     reads_ms: list[float] = field(default_factory=list)
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    """CPU seconds during the drive: client (trucks and consoles), hq, postgresql, other."""
+
+    def cores(self, part: str) -> float:
+        """Cores ``part`` kept busy on average while the fleet synced."""
+        return self.cpu_s.get(part, 0.0) / self.seconds
 
     @property
     def rate(self) -> float:
@@ -141,10 +150,11 @@ async def _console(session: aiohttp.ClientSession, url: str, done: asyncio.Event
             await asyncio.wait_for(done.wait(), CONSOLE_PERIOD_S)
 
 
-async def drive(url: str, trucks: list[Truck], consoles: int) -> tuple[int, float, list[float]]:
-    """Every truck pushes its batches in order while ``consoles`` read: (applied, seconds,
-    read latencies in ms)."""
-    bodies = [t.batches() for t in trucks]
+async def drive(url: str, bodies: list[list[bytes]],
+                consoles: int) -> tuple[int, float, list[float]]:
+    """Every truck pushes its batches (``bodies``, signed and encoded beforehand, so the
+    client does no such work while HQ is timed) in order while ``consoles`` read:
+    (applied, seconds, read latencies in ms)."""
     reads_ms: list[float] = []
     done = asyncio.Event()
     connector = aiohttp.TCPConnector(limit=0)
@@ -169,29 +179,44 @@ def run_hq_bench(*, trucks: int = 200, events: int = 1_000_000, consoles: int = 
     """SQLite HQ, then PostgreSQL HQ with 1 and 2 workers, on the same events."""
     progress(f"signing {events:,} events of {trucks} trucks")
     fleet = simulated_trucks(trucks, events)
+    bodies = [t.batches() for t in fleet]
     runs = []
     with tempfile.TemporaryDirectory() as tmp, TempPostgres() as server:
-        for backend, workers in (("sqlite", 1), ("postgresql", 1), ("postgresql", 2)):
+        configurations = (("sqlite", 1), ("postgresql", 1), ("postgresql", 2))
+        # Created up front: CREATE DATABASE checkpoints, which after a run takes a while.
+        urls = [server.create_database() if backend == "postgresql" else None
+                for backend, _ in configurations]
+        for (backend, workers), url in zip(configurations, urls, strict=True):
             root = Path(tmp) / f"{backend}-{workers}"
             root.mkdir()
-            url = server.create_database() if backend == "postgresql" else None
             port = free_port()
             progress(f"{backend} HQ, {workers} worker(s): {consoles} consoles reading")
             with NodeProcess(prepare_hq(root, fleet, url, port), workers, port) as hq:
                 asyncio.run(hq.ready())
-                applied, seconds, reads = asyncio.run(drive(hq.url, fleet, consoles))
+                assert hq.proc is not None
+                # The server's time counts for every configuration (SQLite HQ: ~0).
+                cpu = CpuShares({"hq": hq.proc.pid, "postgresql": server.pid})
+                cpu.start()
+                applied, seconds, reads = asyncio.run(drive(hq.url, bodies, consoles))
+                cpu_s = cpu.stop()
             if applied != events:
                 raise RuntimeError(f"{backend} x{workers}: {applied} of {events} applied")
-            runs.append(Run(backend, workers, applied, seconds, reads))
+            runs.append(Run(backend, workers, applied, seconds, reads, cpu_s))
     return runs
+
+
+PARTS = ("hq", "postgresql", "client", "other")
 
 
 def table(runs: list[Run]) -> str:
     base = runs[0].rate
     lines = [f"{'HQ store':<14}{'workers':>8}{'events/s':>11}{'x sqlite':>10}"
-             f"{'read p50 ms':>13}{'read p95 ms':>13}"]
+             f"{'read p50 ms':>13}{'read p95 ms':>13}  cores:{'hq':>5}{'pg':>6}"
+             f"{'client':>8}{'other':>7}"]
     lines += [f"{r.backend:<14}{r.workers:>8}{r.rate:>11,.0f}{r.rate / base:>10.2f}"
-              f"{r.percentile(50):>13.1f}{r.percentile(95):>13.1f}" for r in runs]
+              f"{r.percentile(50):>13.1f}{r.percentile(95):>13.1f}        "
+              f"{r.cores('hq'):>5.2f}{r.cores('postgresql'):>6.2f}{r.cores('client'):>8.2f}"
+              f"{r.cores('other'):>7.2f}" for r in runs]
     pg = [r for r in runs if r.backend == "postgresql"]
     if len(pg) == 2:
         lines.append(f"postgresql 2 workers / 1 worker: {pg[1].rate / pg[0].rate:.2f}x")
@@ -202,7 +227,8 @@ def as_dict(runs: list[Run]) -> dict[str, Any]:
     return {"runs": [{"backend": r.backend, "workers": r.workers, "events": r.events,
                       "events_per_s": round(r.rate), "x_sqlite": round(r.rate / runs[0].rate, 3),
                       "read_p50_ms": round(r.percentile(50), 1),
-                      "read_p95_ms": round(r.percentile(95), 1)} for r in runs]}
+                      "read_p95_ms": round(r.percentile(95), 1),
+                      "cores": {p: round(r.cores(p), 2) for p in PARTS}} for r in runs]}
 
 
 @click.command("hq")
