@@ -41,6 +41,7 @@ from fieldkit.intake import (
     parse_wire,
 )
 from fieldkit.retention import gone_error, with_expiry
+from fieldkit.schema import BOARD_ORDER
 from fieldkit.storeapi import Connection, LogStore
 from fieldkit.strict import describe
 from fieldkit.view import (
@@ -55,7 +56,19 @@ from fieldkit.vocabulary import Agency, LinkTarget, Status
 
 logger = logging.getLogger(__name__)
 
-_INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def _insert_events(store: LogStore, conn: Connection, events: Sequence[Event]) -> None:
+    """Take the arrival lock and insert ``events``: rows encoded before the lock, one
+    statement per SQL_CHUNK events (a PostgreSQL writer holds the lock, every writer's,
+    for a few round trips, not one per event)."""
+    rows = [event_to_row(e) for e in events]
+    store.begin_append(conn)
+    for start in range(0, len(rows), SQL_CHUNK):
+        chunk = rows[start:start + SQL_CHUNK]
+        conn.execute(f"INSERT INTO events ({EVENT_COLUMNS}) VALUES "
+                     + ", ".join([_ROW] * len(chunk)), [v for row in chunk for v in row])
 
 
 Action = tuple[str, dict[str, Any]]
@@ -95,7 +108,7 @@ class IncidentLog:
         except ValidationError as exc:
             raise InvalidActionError(describe(exc, echo=False)) from exc
         incident_id = str(uuid6.uuid7())
-        with self._local_write() as conn:
+        with self._local_write([incident_id]) as conn:
             return self._commit(conn, incident_id, [("create", payload)])
 
     def update(self, incident_id: str, changes: dict[str, Any], *,
@@ -190,7 +203,7 @@ class IncidentLog:
         """Store ``data`` as a content-addressed blob and attach it."""
         digest = hashlib.sha256(data).hexdigest()
         payload = {"blob": digest, "name": name, "mime": mime, "size": len(data)}
-        with self._local_write() as conn:
+        with self._local_write([incident_id]) as conn:
             self._get(conn, incident_id)
             conn.execute(
                 "INSERT INTO blobs (sha256, mime, size, data) VALUES (?, ?, ?, ?)"
@@ -203,14 +216,16 @@ class IncidentLog:
     def _transact(self, incident_id: str, build: Callable[[Incident], list[Action]]) -> Incident:
         """Read the incident, build actions from it, append them: all in one transaction,
         so two writers (node and CLI) never build on the same stale state."""
-        with self._local_write() as conn:
+        with self._local_write([incident_id]) as conn:
             return self._commit(conn, incident_id, build(self._get(conn, incident_id)))
 
     @contextmanager
-    def _local_write(self) -> Iterator[Connection]:
-        """A write transaction holding this node's own chain (see LogStore.lock_origins)."""
+    def _local_write(self, incidents: Iterable[str]) -> Iterator[Connection]:
+        """A write transaction holding this node's own chain and the ``incidents`` it
+        will append to and fold (see LogStore.lock_origins, lock_incidents)."""
         with self.store.write() as conn:
             self.store.lock_origins(conn, [self.identity.name])
+            self.store.lock_incidents(conn, incidents)
             yield conn
 
     def _commit(self, conn: Connection, incident_id: str,
@@ -232,7 +247,7 @@ class IncidentLog:
             problem = check_payload(kind, payload)
             if problem:
                 raise InvalidActionError(problem)
-        with self._local_write() as conn:
+        with self._local_write({incident for incident, _, _ in items}) as conn:
             events = self._append(conn, items)
             refold(conn, {e.incident for e in events})
         return events
@@ -252,8 +267,7 @@ class IncidentLog:
                          payload=payload, prev=prev)
             prev = event.hash
             events.append(event)
-        self.store.begin_append(conn)
-        conn.executemany(_INSERT_EVENT, [event_to_row(e) for e in events])
+        _insert_events(self.store, conn, events)
         return events
 
     # --- foreign events ---------------------------------------------------------------
@@ -280,15 +294,17 @@ class IncidentLog:
             self.store.lock_origins(conn, {e.origin for e in events})
             accepted, refused = check_batch(conn, self.keyring, events, report,
                                             Clock(self._clock(), self.max_skew_s * 1000))
-            if accepted:
-                self.store.begin_append(conn)
-                conn.executemany(_INSERT_EVENT, [event_to_row(e) for e in accepted])
             conn.executemany("UPDATE events SET sig = ? WHERE origin = ? AND seq = ?",
                              [(e.sig, e.origin, e.seq) for e in report.healed])
             report.applied = len(accepted)
             report.incidents = {e.incident for e in accepted}
-            refold(conn, report.incidents)
             count_rejections(conn, refused, self._clock())
+            if accepted:
+                # Folded first, with the batch in hand: the arrival lock (every writer's)
+                # is then held only to insert and commit.
+                self.store.lock_incidents(conn, report.incidents)
+                refold(conn, report.incidents, pending=accepted)
+                _insert_events(self.store, conn, accepted)
         for (origin, reason), n in Counter((o, r) for o, r, _ in refused).items():
             logger.warning("rejected %d event(s) from %s: %s", n, origin, reason)
         if report.healed:
@@ -346,8 +362,7 @@ class IncidentLog:
         sql = "SELECT state FROM incidents"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += (" ORDER BY status IN ('resolved', 'closed'), severity DESC, updated_at DESC,"
-                " id")
+        sql += f" ORDER BY {BOARD_ORDER}"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)

@@ -8,9 +8,10 @@ too), so a fold reads back exactly what it wrote: views are byte-identical acros
 backends. ``json_extract(text, '$.a.b')`` is provided as an SQL function.
 
 Concurrency: reads run on pooled autocommit connections. Writers serialise per origin
-(:meth:`PgStore.lock_origins`, transaction-scoped advisory locks) and only briefly
-globally while inserting events (:meth:`PgStore.begin_append`), so arrival cursors
-commit in order and a live-stream reader never skips an event committed late.
+(:meth:`PgStore.lock_origins`, transaction-scoped advisory locks), then per incident they
+fold (:meth:`PgStore.lock_incidents`), and only briefly globally while inserting events
+and committing (:meth:`PgStore.begin_append`), so arrival cursors commit in order and a
+live-stream reader never skips an event committed late.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ EVENTS_CHANNEL = "fieldkit_events"
 #: How often the listener looks whether the store was closed (and retries a lost server).
 LISTEN_POLL_S = 0.5
 # Advisory lock key spaces (first key of the two-key form).
-_LOCK_ORIGIN, _LOCK_ARRIVAL, _LOCK_MIGRATE = 1, 2, 3
+_LOCK_ORIGIN, _LOCK_ARRIVAL, _LOCK_MIGRATE, _LOCK_INCIDENT = 1, 2, 3, 4
 
 _JSON_EXTRACT = """CREATE OR REPLACE FUNCTION json_extract(doc TEXT, path TEXT) RETURNS TEXT
     LANGUAGE sql IMMUTABLE STRICT
@@ -338,13 +339,25 @@ class PgStore:
         return getattr(self._writing, "conn", None)
 
     def lock_origins(self, conn: Connection, origins: Iterable[str]) -> None:
-        # Sorted: two writers needing the same origins take them in the same order.
-        for origin in sorted(set(origins)):
-            conn.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", [_LOCK_ORIGIN, origin])
+        self._lock(conn, _LOCK_ORIGIN, origins)
+
+    def lock_incidents(self, conn: Connection, incidents: Iterable[str]) -> None:
+        self._lock(conn, _LOCK_INCIDENT, incidents)
+
+    @staticmethod
+    def _lock(conn: Connection, space: int, keys: Iterable[str]) -> None:
+        """Transaction-scoped locks on ``keys``, in one statement. Sorted: two writers
+        needing the same keys take them in the same order (and every writer takes its
+        origins before its incidents, those before the arrival lock: no deadlock)."""
+        wanted = sorted(set(keys))
+        if wanted:
+            conn.execute("SELECT pg_advisory_xact_lock(?, hashtext(k)) FROM unnest(?::text[])"
+                         " WITH ORDINALITY AS t(k, n) ORDER BY n", [space, wanted])
 
     def begin_append(self, conn: Connection) -> None:
-        conn.execute("SELECT pg_advisory_xact_lock(?, 0)", [_LOCK_ARRIVAL])
-        conn.execute("SELECT pg_notify(?, '')", [EVENTS_CHANNEL])
+        # One round trip: every writer waits for this lock's holder to commit.
+        conn.execute("SELECT pg_advisory_xact_lock(?, 0), pg_notify(?, '')",
+                     [_LOCK_ARRIVAL, EVENTS_CHANNEL])
 
     def integrity_check(self) -> str:
         """PostgreSQL checks its pages itself (checksums); this checks the log's chains

@@ -200,6 +200,9 @@ class Store:
     def lock_origins(self, conn: Connection, origins: Iterable[str]) -> None:
         """Nothing to do: BEGIN IMMEDIATE already holds the one write lock."""
 
+    def lock_incidents(self, conn: Connection, incidents: Iterable[str]) -> None:
+        """Nothing to do: BEGIN IMMEDIATE already holds the one write lock."""
+
     def begin_append(self, conn: Connection) -> None:
         """Nothing to do: one writer at a time commits in arrival order."""
 

@@ -58,6 +58,11 @@ class LogStore(Protocol):
         """Inside ``write()``: hold these origins' chains until commit, so concurrent
         writers extend each chain one after the other (SQLite: its one write lock)."""
 
+    def lock_incidents(self, conn: Connection, incidents: Iterable[str]) -> None:
+        """Inside ``write()``, after :meth:`lock_origins` and before reading these
+        incidents' events to fold them: hold them until commit, so two writers never fold
+        one incident each without the other's events (SQLite: its one write lock)."""
+
     def begin_append(self, conn: Connection) -> None:
         """Inside ``write()``, right before inserting events: arrivals then commit in
         cursor order (a stream reader never skips one) and readers are woken."""

@@ -36,15 +36,26 @@ def event_to_row(e: Event) -> tuple[Any, ...]:
             e.prev, e.hash, e.sig)
 
 
-def incident_events(conn: Connection, incident_id: str) -> list[Event]:
-    rows = conn.execute(f"SELECT {EVENT_COLUMNS} FROM events WHERE incident = ?", [incident_id])
-    return [row_to_event(r) for r in rows]
-
-
-def refold(conn: Connection, incident_ids: Iterable[str]) -> None:
-    """Recompute the view rows of these incidents from their events."""
-    for incident_id in incident_ids:
-        _store_state(conn, incident_id, fold(incident_events(conn, incident_id)))
+def refold(conn: Connection, incident_ids: Iterable[str], pending: Iterable[Event] = ()) -> None:
+    """Recompute the view rows of these incidents from their events, and from ``pending``
+    (events of theirs this transaction has not inserted yet, so a PostgreSQL writer folds
+    before it takes the arrival lock and holds that lock only to insert and commit)."""
+    ids = sorted(set(incident_ids))
+    events: dict[str, list[Event]] = {i: [] for i in ids}
+    for e in pending:
+        events[e.incident].append(e)
+    for start in range(0, len(ids), SQL_CHUNK):  # one query per chunk, not per incident
+        chunk = ids[start:start + SQL_CHUNK]
+        for e in _events(conn.execute(f"SELECT {EVENT_COLUMNS} FROM events WHERE incident"
+                                      f" IN ({','.join('?' * len(chunk))})", chunk)):
+            events[e.incident].append(e)
+    states = {i: fold(events[i]) for i in ids}
+    gone = [[i] for i, state in states.items() if state is None]
+    if gone:  # events arrived before the `create` that names the incident
+        conn.executemany("DELETE FROM incidents WHERE id = ?", gone)
+    rows = [_view_row(state) for state in states.values() if state is not None]
+    if rows:
+        conn.executemany(_UPSERT, rows)
 
 
 def rebuild_view(conn: Connection) -> int:
@@ -52,10 +63,10 @@ def rebuild_view(conn: Connection) -> int:
     conn.execute("DELETE FROM incidents")
     rows = conn.execute(f"SELECT {EVENT_COLUMNS} FROM events ORDER BY incident")
     count = 0
-    for incident_id, group in itertools.groupby(_events(rows), key=lambda e: e.incident):
+    for _, group in itertools.groupby(_events(rows), key=lambda e: e.incident):
         state = fold(group)
         if state is not None:
-            _store_state(conn, incident_id, state)
+            conn.execute(_UPSERT, _view_row(state))
             count += 1
     return count
 
@@ -64,16 +75,13 @@ def _events(rows: Iterable[tuple[Any, ...]]) -> Iterator[Event]:
     return (row_to_event(r) for r in rows)
 
 
-def _store_state(conn: Connection, incident_id: str, state: dict[str, Any] | None) -> None:
-    if state is None:  # events arrived before the `create` that names the incident
-        conn.execute("DELETE FROM incidents WHERE id = ?", [incident_id])
-        return
+_UPSERT = (f"INSERT INTO incidents ({_VIEW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+           f" ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET {_VIEW_UPDATE}")
+
+
+def _view_row(state: dict[str, Any]) -> list[Any]:
     loc = state["location"] or {}
-    conn.execute(
-        f"INSERT INTO incidents ({_VIEW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-        f" ?, ?, ?) ON CONFLICT (id) DO UPDATE SET {_VIEW_UPDATE}",
-        [state["id"], state["title"], state["kind"], state["severity"], state["status"],
-         state["source"], state["reported_by"], loc.get("zone"), loc.get("camera"),
-         loc.get("lat"), loc.get("lon"), state["created_at"], state["updated_at"],
-         len(state["conflicts"]), canonical_json(state)],
-    )
+    return [state["id"], state["title"], state["kind"], state["severity"], state["status"],
+            state["source"], state["reported_by"], loc.get("zone"), loc.get("camera"),
+            loc.get("lat"), loc.get("lon"), state["created_at"], state["updated_at"],
+            len(state["conflicts"]), canonical_json(state)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -19,8 +20,9 @@ from fieldkit.identity import Keyring, NodeIdentity
 from fieldkit.log import IncidentLog
 from fieldkit.pgserver import TempPostgres
 from fieldkit.pgstore import PgStore, to_pg_sql
-from fieldkit.schema import MIGRATION_NAMES
+from fieldkit.schema import BOARD_ORDER, MIGRATION_NAMES
 from fieldkit.store import open_store
+from fieldkit.view import rebuild_view
 from tests.test_fold import NODES, OPS, _events, _play
 from tests.test_store import nested_writes_scenario
 from tests.waiting import wait_until
@@ -114,6 +116,30 @@ def test_sqlite_and_postgresql_hold_byte_identical_views(ops, seed, postgres, tm
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_board_is_read_from_its_index_not_sorted(backend, request, tmp_path):
+    """m016: the consoles' board read (open first, severity, latest change) walks the
+    board index on both backends (PostgreSQL told that sorting costs more than reading
+    the index, as it would judge for a city's incidents but not for these three)."""
+    location = (str(tmp_path / "T01.db") if backend == "sqlite"
+                else request.getfixturevalue("pg_url"))
+    log = _open(location, NodeIdentity.generate("T01"), [])
+    for severity in (1, 5, 3):
+        log.create(title=f"severity {severity}", kind="medical", severity=severity)
+    query = f"SELECT state FROM incidents ORDER BY {BOARD_ORDER} LIMIT 50"
+    if backend == "sqlite":
+        plan = " ".join(str(r) for r in log.store.conn.execute("EXPLAIN QUERY PLAN " + query))
+    else:
+        with log.store.write() as conn:
+            conn.execute("SET LOCAL enable_sort = off")
+            conn.execute("SET LOCAL enable_seqscan = off")
+            plan = " ".join(r[0] for r in conn.execute("EXPLAIN " + query))
+    assert "incidents_board" in plan
+    assert "sort" not in plan.lower()
+    assert [i.severity for i in log.incidents(limit=50)] == [5, 3, 1]
+    log.store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_reads_wait_for_no_write_and_a_read_block_is_one_snapshot(backend, request, tmp_path):
     """Health's counts and cursor come from one snapshot, on both backends, and a read
     answers while another connection holds a write open (held by an Event, not a sleep)."""
@@ -191,6 +217,60 @@ def test_concurrent_sessions_never_lose_duplicate_or_reorder_an_origin(pg_url, t
         rows = raw.execute("SELECT origin, seq FROM events ORDER BY arrival").fetchall()
     for identity, events in trucks:
         assert [s for o, s in rows if o == identity.name] == [e.seq for e in events]
+
+
+def test_writers_folding_one_incident_at_once_each_see_the_others_events(pg_url, tmp_path):
+    """Three trucks' notes on one incident, and HQ's own, land at once on separate pools:
+    each writer folds the incident holding it, so the stored view has every note (a
+    writer folding before another's commit would store a state missing that one's)."""
+    first = NodeIdentity.generate("T0")
+    origin = _open(tmp_path / "T0.db", first, [])
+    incident = origin.create(title="shared", kind="medical", severity=2).id
+    trucks: list[tuple[NodeIdentity, list[Event]]] = [(first, _events(origin))]
+    origin.store.close()
+    for k in (1, 2, 3):
+        identity = NodeIdentity.generate(f"T{k}")
+        truck = _open(tmp_path / f"T{k}.db", identity, [])
+        truck.append([(incident, "note", {"text": f"T{k} {i}"}) for i in range(40)])
+        trucks.append((identity, _events(truck)))
+        truck.store.close()
+    hq = NodeIdentity.generate("HQ")
+    trusted = [identity for identity, _ in trucks]
+    PgStore(pg_url).close()
+    _open(pg_url, hq, trusted).apply(trucks[0][1])  # the create, so HQ can add notes
+    errors: list[BaseException] = []
+
+    def session(write: Callable[[IncidentLog], None]) -> None:
+        log = _open(pg_url, hq, trusted)
+        try:
+            write(log)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            log.store.close()
+
+    def deliver(events: list[Event]) -> Callable[[IncidentLog], None]:
+        return lambda log: [log.apply(events[i:i + 3]) for i in range(0, len(events), 3)]
+
+    def notes_at_hq(log: IncidentLog) -> None:
+        for i in range(20):
+            log.add_note(incident, f"HQ {i}")
+
+    threads = [threading.Thread(target=session, args=(deliver(events),))
+               for _, events in trucks[1:]]
+    threads.append(threading.Thread(target=session, args=(notes_at_hq,)))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    log = _open(pg_url, hq, trusted)
+    assert len(log.get(incident).notes) == 3 * 40 + 20
+    with log.store.write() as conn:
+        stored = conn.execute(VIEW).fetchall()
+        rebuild_view(conn)
+        assert conn.execute(VIEW).fetchall() == stored
+    log.store.close()
 
 
 def _delivered(log: IncidentLog, events: list[Event]) -> bool:
