@@ -15,7 +15,7 @@ from aiohttp import web
 
 from fieldkit.api import create_app
 from fieldkit.appkeys import WORKER
-from fieldkit.background import Job
+from fieldkit.background import ROLE, Job
 from fieldkit.config import Config
 from fieldkit.parts import Installer, enabled_installers, enabled_jobs
 from fieldkit.worker import LogWorker
@@ -71,6 +71,12 @@ class Node:
             raise OSError(exc.errno, f"cannot listen on {self.config.api.host}:"
                           f"{self.config.api.port}: {exc.strerror}") from exc
         self.port = self._runner.addresses[0][1]
+        if self.config.store.url is not None:
+            # Other processes on this database forward requests about the background
+            # jobs here when this one holds their role (fieldkit.background).
+            private = web.TCPSite(self._runner, "127.0.0.1", 0)
+            await private.start()
+            self._app[ROLE].private_port = self._runner.addresses[-1][1]
         self._set_state(NodeState.RUNNING)
         logger.info("API listening on http://%s:%d", self.config.api.host, self.port)
 

@@ -110,9 +110,13 @@ def test_background_jobs_run_once_and_move_when_their_worker_dies(pg_url, tmp_pa
         receiver.close()
 
 
-async def test_a_jobs_live_state_is_refused_where_the_job_does_not_run(config, pg_url):
-    """Two node processes' worth of nodes on one database: the hardware probes run in one,
-    whose /api/hardware answers; the other says where they run instead of "disabled"."""
+async def test_a_jobs_live_state_is_answered_by_the_holder_whichever_process_is_asked(
+        config, pg_url):
+    """Two node processes' worth of nodes on one database: the hardware probes run in one;
+    /api/hardware asked of the other is forwarded there (same answer, its headers kept).
+    Where the holder cannot be asked, the 503 says where the probes run instead of
+    answering "disabled"."""
+    from fieldkit.background import FORWARDED, ROLE
     from fieldkit.hardware.config import HardwareSection
     from fieldkit.node import Node
 
@@ -123,26 +127,33 @@ async def test_a_jobs_live_state_is_refused_where_the_job_does_not_run(config, p
     for node in nodes:
         await node.start()
     try:
-        async def answers() -> list[tuple[int, dict]]:
-            got = []
-            async with aiohttp.ClientSession() as http:
-                for node in nodes:
-                    async with http.get(f"{node.url}/api/hardware") as response:
-                        got.append((response.status, await response.json()))
-            return sorted(got, key=lambda a: a[0])
-
-        (_, body), (_, error) = await until(lambda: _one_holds(answers),
-                                            "one node to run the probes, the other to refuse")
-        assert body["health"]["state"] != "disabled"
+        (holder,) = await until(lambda: [n for n in nodes if n._app[ROLE].held] or None,
+                                "one node to run the probes")
+        (other,) = [n for n in nodes if n is not holder]
+        await until(lambda: other._app[ROLE].holder_port == holder._app[ROLE].private_port,
+                    "the other node to find the holder's private port")
+        async with aiohttp.ClientSession() as http:
+            answers = []
+            for node in (holder, other):
+                async with http.get(f"{node.url}/api/hardware") as response:
+                    answers.append((response.status, await response.json()))
+            assert [status for status, _ in answers] == [200, 200]
+            assert answers[1][1]["health"] == answers[0][1]["health"]
+            assert answers[0][1]["health"]["state"] != "disabled"
+            # The browser guard still judges a forwarded request by its own headers.
+            async with http.get(f"{other.url}/api/hardware",
+                                headers={"Host": "evil.example"}) as response:
+                assert response.status == 403
+            # A request forwarded once is not forwarded again: the other process answers
+            # for itself, saying where the probes run.
+            async with http.get(f"{other.url}/api/hardware",
+                                headers={FORWARDED: "1"}) as response:
+                assert response.status == 503
+                error = await response.json()
         assert "runs in the process that holds this node's background role" in error["error"]
     finally:
         for node in nodes:
             await node.stop()
-
-
-async def _one_holds(answers):
-    got = await answers()
-    return got if [status for status, _ in got] == [200, 503] else None
 
 
 @pytest.mark.slow
