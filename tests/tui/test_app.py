@@ -140,6 +140,8 @@ async def test_create_form_requires_a_title_and_escape_cancels(node):
         await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
         await pilot.press("ctrl+s")
         error = app.screen.query_one("#form-error", Static)
+        # The key is handled on the app's loop: under load the message lands a frame later.
+        await wait_for(pilot, lambda: str(error.render()) != "", "the form's error")
         assert "needed: Title, Kind" in str(error.render())
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, FormScreen))
@@ -464,7 +466,7 @@ async def test_demo_node_feeds_the_console(tmp_path):
     demo = asyncio.create_task(run_demo(tmp_path, duration=None, seed=7, echo=None,
                                         on_ready=ready.set_result))
     try:
-        url = await asyncio.wait_for(ready, 30)
+        url = await asyncio.wait_for(ready, 120)  # a bound for a hang, not a timing
         app = FieldkitApp(NodeClient(url))
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: app.state is LinkState.LIVE
@@ -474,7 +476,8 @@ async def test_demo_node_feeds_the_console(tmp_path):
             # The demo's synthetic camera is listed (starting until its model loads).
             await wait_for(pilot, lambda: app.panel_polls > 0, "panels polled")
             await pilot.press("3")
-            await pilot.pause()
+            await wait_for(pilot, lambda: bool(app.query("#cam-ramp-cam")),
+                           "the camera's row in the panel")
             assert app.parts is not None
             assert app.parts.cameras is not None
             assert "ramp-cam" in app.parts.cameras.root
