@@ -9,6 +9,7 @@ commits the whole batch atomically, or rejects and counts what fails.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections import Counter
@@ -56,20 +57,12 @@ from fieldkit.vocabulary import Agency, LinkTarget, Status
 
 logger = logging.getLogger(__name__)
 
-_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
-
-def _insert_events(store: LogStore, conn: Connection, events: Sequence[Event]) -> None:
-    """Take the arrival lock and insert ``events``: rows encoded before the lock, one
-    statement per SQL_CHUNK events (a PostgreSQL writer holds the lock, every writer's,
-    for a few round trips, not one per event)."""
-    rows = [event_to_row(e) for e in events]
-    store.begin_append(conn)
-    for start in range(0, len(rows), SQL_CHUNK):
-        chunk = rows[start:start + SQL_CHUNK]
-        conn.execute(f"INSERT INTO events ({EVENT_COLUMNS}) VALUES "
-                     + ", ".join([_ROW] * len(chunk)), [v for row in chunk for v in row])
-
+@functools.lru_cache(maxsize=2048)
+def parse_state(state: str) -> Incident:
+    """A stored incident state, parsed once: consoles read the same board over and over,
+    and a changed incident has a new state (Incident is frozen, so it is shared)."""
+    return Incident.model_validate_json(state)
 
 Action = tuple[str, dict[str, Any]]
 """An event to append: (kind, payload)."""
@@ -267,7 +260,7 @@ class IncidentLog:
                          payload=payload, prev=prev)
             prev = event.hash
             events.append(event)
-        _insert_events(self.store, conn, events)
+        self.store.insert_events(conn, [event_to_row(e) for e in events])
         return events
 
     # --- foreign events ---------------------------------------------------------------
@@ -304,7 +297,7 @@ class IncidentLog:
                 # is then held only to insert and commit.
                 self.store.lock_incidents(conn, report.incidents)
                 refold(conn, report.incidents, pending=accepted)
-                _insert_events(self.store, conn, accepted)
+                self.store.insert_events(conn, [event_to_row(e) for e in accepted])
         for (origin, reason), n in Counter((o, r) for o, r, _ in refused).items():
             logger.warning("rejected %d event(s) from %s: %s", n, origin, reason)
         if report.healed:
@@ -322,7 +315,7 @@ class IncidentLog:
         row = conn.execute("SELECT state FROM incidents WHERE id = ?", [incident_id]).fetchone()
         if row is None:
             raise NotFoundError(f"no incident {incident_id!r}")
-        return with_expiry(conn, [Incident.model_validate_json(row[0])])[0]
+        return with_expiry(conn, [parse_state(row[0])])[0]
 
     def resolve(self, fragment: str) -> str:
         """The full id of the one incident whose id starts or ends with ``fragment``.
@@ -366,7 +359,7 @@ class IncidentLog:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return with_expiry(self.store.conn, [Incident.model_validate_json(r[0])
+        return with_expiry(self.store.conn, [parse_state(r[0])
                                              for r in self.store.conn.execute(sql, params)])
 
     def events_of(self, incident_id: str) -> list[Event]:

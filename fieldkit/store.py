@@ -24,9 +24,10 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -35,6 +36,7 @@ from fieldkit.errors import SchemaTooNewError, StoreError
 from fieldkit.schema import MIGRATION_NAMES, MIGRATIONS
 from fieldkit.storeapi import Connection, Dialect, LogStore
 from fieldkit.storefiles import shared_lock
+from fieldkit.view import EVENT_COLUMNS
 
 logger = logging.getLogger(__name__)
 
@@ -203,8 +205,10 @@ class Store:
     def lock_incidents(self, conn: Connection, incidents: Iterable[str]) -> None:
         """Nothing to do: BEGIN IMMEDIATE already holds the one write lock."""
 
-    def begin_append(self, conn: Connection) -> None:
-        """Nothing to do: one writer at a time commits in arrival order."""
+    def insert_events(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
+        # One writer at a time: arrivals commit in order by themselves.
+        conn.executemany(f"INSERT INTO events ({EVENT_COLUMNS}) VALUES"
+                         f" ({', '.join('?' * len(EVENT_COLUMNS.split(', ')))})", rows)
 
     def subscribe(self, wake: Callable[[], None]) -> None:
         """Nothing to do: SQLite cannot notify; the feed polls the arrival cursor."""

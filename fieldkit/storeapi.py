@@ -63,9 +63,10 @@ class LogStore(Protocol):
         incidents' events to fold them: hold them until commit, so two writers never fold
         one incident each without the other's events (SQLite: its one write lock)."""
 
-    def begin_append(self, conn: Connection) -> None:
-        """Inside ``write()``, right before inserting events: arrivals then commit in
-        cursor order (a stream reader never skips one) and readers are woken."""
+    def insert_events(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
+        """Inside ``write()``: insert event rows (``EVENT_COLUMNS``' order) after every
+        earlier writer's, so arrivals commit in cursor order (a stream reader never skips
+        one), and wake the readers."""
 
     def subscribe(self, wake: Callable[[], None]) -> None:
         """Call ``wake()`` (from any thread) whenever another process commits events,

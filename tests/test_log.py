@@ -55,6 +55,21 @@ def test_create_and_lifecycle_records_every_transition(make_log):
     assert reopened.events == 8
 
 
+def test_a_board_read_again_parses_only_what_changed(make_log):
+    """Consoles read the same board over and over: an unchanged incident comes back as
+    the same (frozen) object, a changed one as its new state."""
+    log = make_log(NodeIdentity.generate("T01"))
+    quiet = log.create(title="quiet", kind="medical", severity=2)
+    busy = log.create(title="busy", kind="medical", severity=3)
+    first = {i.id: i for i in log.incidents(limit=50)}
+    log.add_note(busy.id, "moving")
+    again = {i.id: i for i in log.incidents(limit=50)}
+    assert again[quiet.id] is first[quiet.id]
+    assert again[busy.id] is not first[busy.id]
+    assert [n.text for n in again[busy.id].notes] == ["moving"]
+    assert first[busy.id].notes == []
+
+
 def test_actions_are_chained_and_signed(make_log):
     log = make_log(A)
     incident = _crush(log)
