@@ -37,6 +37,7 @@ from fieldkit.errors import (
 from fieldkit.events import CreatePayload
 from fieldkit.feed import EventFeed, sse_frames
 from fieldkit.fold import Incident
+from fieldkit.intake import ApplyReport
 from fieldkit.log import IncidentLog
 from fieldkit.parts import Installer
 from fieldkit.strict import describe
@@ -210,11 +211,20 @@ def _error(status: int, message: str) -> web.Response:
 async def json_body(request: web.Request) -> Any:
     """The request's JSON body; anything but ``application/json`` is refused (415) before
     it is read, so a cross-site form or ``text/plain`` post never reaches a handler."""
+    return parse_json(await json_bytes(request))
+
+
+async def json_bytes(request: web.Request) -> bytes:
+    """:func:`json_body` unparsed, for a body parsed off the event loop."""
     if request.content_type != "application/json":
         raise web.HTTPUnsupportedMediaType(
             reason=f"body must be application/json, not {request.content_type or 'missing'}")
+    return await request.read()
+
+
+def parse_json(data: bytes) -> Any:
     try:
-        return wirejson.loads(await request.read())
+        return wirejson.loads(data)
     except json.JSONDecodeError as exc:
         raise InvalidActionError(f"body is not valid JSON: {exc}") from exc
     except UnicodeDecodeError as exc:
@@ -359,14 +369,9 @@ async def get_blob(request: web.Request) -> web.Response:
 
 async def post_events(request: web.Request) -> web.Response:
     """Foreign events (wire form, a JSON list): 200 if all were taken, else 422."""
-    data = await json_body(request)
-    if not isinstance(data, list):
-        raise InvalidActionError("body must be a JSON list of events")
-    if len(data) > MAX_EVENTS_PER_POST:
-        raise InvalidActionError(f"{len(data)} events in one request; the limit is "
-                                 f"{MAX_EVENTS_PER_POST}")
+    raw = await json_bytes(request)
     worker = request.app[WORKER]
-    report = await worker.ingest(worker.log.apply_wire, data)
+    report = await worker.ingest(_apply_body, worker.log, raw)
     request.app[FEED].wake()
     body = ApplyView(
         applied=report.applied, duplicates=report.duplicates, deferred=report.deferred,
@@ -376,6 +381,19 @@ async def post_events(request: web.Request) -> web.Response:
         if report.rejected else None)
     # No "error" key when nothing was refused: clients test for its presence.
     return respond(body, status=422 if report.rejected else 200, exclude_none=True)
+
+
+def _apply_body(log: IncidentLog, body: bytes) -> ApplyReport:
+    """Parse and apply a batch of foreign events on the store thread, not the event loop:
+    a fleet's batches (hundreds of KB each) parsed there would hold up every console's
+    request behind them."""
+    data = parse_json(body)
+    if not isinstance(data, list):
+        raise InvalidActionError("body must be a JSON list of events")
+    if len(data) > MAX_EVENTS_PER_POST:
+        raise InvalidActionError(f"{len(data)} events in one request; the limit is "
+                                 f"{MAX_EVENTS_PER_POST}")
+    return log.apply_wire(data)
 
 
 async def stream_events(request: web.Request) -> web.StreamResponse:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import threading
+from typing import Any
 
 import pytest
 
+from fieldkit import wirejson
 from fieldkit.api import create_app
 from fieldkit.config import load_config
 from fieldkit.events import seal
@@ -189,6 +192,27 @@ async def test_bad_actions_get_a_clear_error_and_change_nothing(http, method, su
         assert r.status == 400
         assert message in (await r.json())["error"]
     assert await _state(http) == before
+
+
+async def test_a_batch_of_events_is_parsed_off_the_event_loop(http, monkeypatch):
+    """A fleet's batches are hundreds of KB: parsed on the store thread, not the loop that
+    answers every console. (The parser is wrapped only to see which thread runs it.)"""
+    threads: list[str] = []
+    loads = wirejson.loads
+
+    def watched(data: str | bytes, max_depth: int = wirejson.MAX_DEPTH) -> Any:
+        threads.append(threading.current_thread().name)
+        return loads(data, max_depth)
+
+    monkeypatch.setattr(wirejson, "loads", watched)
+    async with http.post("/api/events", json=[]) as r:
+        assert r.status == 200
+    async with http.post("/api/events", data=b"{}",
+                         headers={"Content-Type": "application/json"}) as r:
+        assert r.status == 400
+        assert "body must be a JSON list of events" in (await r.json())["error"]
+    assert len(threads) == 2
+    assert all(name.startswith("fieldkit-store") for name in threads)
 
 
 async def test_forged_and_unsigned_events_are_refused(http, node):
