@@ -220,7 +220,8 @@ class _Ingests:
 
 async def test_a_pushed_batch_takes_an_ingest_slot(start_fleet):
     """A truck's push is a bulk write like a posted batch: it waits for one of the few
-    ingest slots, so consoles' reads never queue behind a fleet's sync."""
+    ingest slots, so consoles' reads never queue behind a fleet's sync, and is inflated
+    and parsed there too (_apply_batch), not on the event loop."""
     from sync.session import SyncEngine
 
     running = await start_fleet(["T1"])
@@ -229,4 +230,4 @@ async def test_a_pushed_batch_takes_an_ingest_slot(start_fleet):
     hq = running.engine("HQ")
     runner = _Ingests(running.nodes["HQ"].worker)
     report = await SyncEngine(runner, hq.trust, hq.settings).push("T1", batch)
-    assert (report["applied"], runner.ingested) == (3, ["apply_wire"])
+    assert (report["applied"], runner.ingested) == (3, ["_apply_batch"])
