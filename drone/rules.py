@@ -123,6 +123,8 @@ def _where(s: TelemetrySample) -> str:
 
 @dataclass
 class _Memory:
+    session: int = 1
+    """The vehicle session the rest describes (a rebooted autopilot starts afresh)."""
     no_fix_since: float | None = None
     had_fix: bool = False
 
@@ -138,7 +140,11 @@ class AlertRules:
                    stale: Sequence[str] = ()) -> dict[str, Condition]:
         """Conditions that hold, judged only on fields not in ``stale``."""
         cfg = self.settings
-        mem = self._memory.setdefault(s.vehicle, _Memory())
+        mem = self._memory.get(s.vehicle)
+        if mem is None or mem.session != s.session:
+            # A new session (rebooted or replaced autopilot) has not had a fix yet: the old
+            # one's fix must not make its first minutes on the ground a "GPS lost".
+            mem = self._memory[s.vehicle] = _Memory(s.session)
         found: dict[str, Condition] = {}
         name = f"Drone {s.vehicle}"
         armed = bool(s.armed)

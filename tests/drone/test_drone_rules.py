@@ -87,6 +87,17 @@ def test_no_fix_on_the_ground_before_first_fix_is_not_an_alert():
     assert run(book, sample(gps_fix=0, armed=False), now=100) == []
 
 
+def test_a_new_session_on_the_ground_without_a_fix_is_not_gps_lost():
+    """The last session had a fix; the rebooted autopilot, disarmed, is still acquiring:
+    not an alert (armed, it would be)."""
+    book = AlertBook(AlertRules(settings(gps_lost_s=0)))
+    assert run(book, sample(), now=0) == []
+    assert run(book, sample(gps_fix=1, armed=False, session=2), now=10) == []
+    assert run(book, sample(gps_fix=1, armed=False, session=2), now=20) == []
+    assert run(book, sample(gps_fix=1, armed=True, session=2), now=30) == [
+        (Action.RAISE, "gps_lost", 4)]
+
+
 def test_geofence_breach_and_exit():
     fence = {"name": "main square", "polygon": SQUARE, "severity": 5}
     book = AlertBook(AlertRules(settings(geofences=[fence])))
