@@ -37,6 +37,7 @@ class HardwareSection(Section):
     )
     retention_days: float = Field(
         14.0, ge=0.01, le=3650, title="Sample retention",
-        description="Position and telemetry samples older than this are pruned; events never",
+        description="Position, telemetry, sensor and camera-zone samples older than this are "
+        "pruned; events never",
     )
 

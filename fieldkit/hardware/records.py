@@ -15,7 +15,7 @@ from fieldkit.log import IncidentLog
 
 #: (table, time column) of every sample table retention may prune.
 SAMPLE_TABLES = (("truck_positions", "at_ms"), ("drone_samples", "at_ms"),
-                 ("sensor_readings", "at_ms"))
+                 ("sensor_readings", "at_ms"), ("zone_metrics", "end_ms"))
 _POSITION_COLUMNS = ("at_ms", "gps_time", "lat", "lon", "alt_m", "speed_ms", "track_deg",
                      "eph_m", "mode")
 

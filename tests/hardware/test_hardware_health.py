@@ -120,8 +120,15 @@ def test_retention_prunes_samples_never_events(log):
     for age_days in (30, 20, 1, 0):
         record_position(log, _fix_at(now - age_days * 86_400_000))
     log.create(title="Crowd at gate", kind="crowd_density", severity=3)
+    for age_days in (15, 1):  # a camera zone's windows, one of them older than retention
+        end = now - age_days * 86_400_000
+        log.store.conn.execute(
+            "INSERT INTO zone_metrics (camera, zone, start_ms, end_ms, samples, count, peak,"
+            " density, level, counter_flow_share, stationary_share) VALUES"
+            " ('gate3', 'ramp', ?, ?, 5, 10, 12, 0.5, 'A', 0, 0)", [end - 5000, end])
     report = prune_samples(log, now - 14 * 86_400_000)
-    assert report.removed == {"truck_positions": 2, "drone_samples": 0, "sensor_readings": 0}
+    assert report.removed == {"truck_positions": 2, "drone_samples": 0, "sensor_readings": 0,
+                              "zone_metrics": 1}
     conn = log.store.conn
     assert conn.execute("SELECT count(*) FROM truck_positions").fetchone()[0] == 2
     assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
