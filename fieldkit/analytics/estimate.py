@@ -79,10 +79,15 @@ class Estimate:
 
 def band_text(value: float, low: float, high: float, method: str, unit: str = "/m²") -> str:
     """"4.8/m² (3.9-5.6), density map": a figure, its band and how it was found."""
-    name = {"detector": "detector", "density": "density map", "fused": "detector + map"}
     digits = 1 if unit else 0
     return (f"{value:.{digits}f}{unit} ({low:.{digits}f}-{high:.{digits}f}), "
-            f"{name.get(method, method)}")
+            f"{method_name(method)}")
+
+
+def method_name(method: str) -> str:
+    """How an estimate was found, in words."""
+    return {"detector": "detector", "density": "density map",
+            "fused": "detector + map"}.get(method, method)
 
 
 def detector_estimate(detections: list[Detection] | int) -> Estimate:

@@ -19,7 +19,7 @@ from typing import Any
 
 from fieldkit import alerts
 from fieldkit.analytics.config import RulesSection
-from fieldkit.analytics.estimate import band_text
+from fieldkit.analytics.estimate import band_text, method_name
 from fieldkit.analytics.tracker import Track
 from fieldkit.analytics.zones import Zone, ZoneState
 from fieldkit.errors import FieldkitError
@@ -114,10 +114,11 @@ def conditions(states: list[ZoneState], zones: dict[str, Zone], tracks: list[Tra
                 "out, check by eye", st.zone))
         key = f"capacity:{st.zone}"
         if zone.capacity is not None and st.count > zone.capacity * (k if key in active else 1):
-            people = band_text(st.count, st.density_low * zone.area_m2,
-                               st.density_high * zone.area_m2, st.method, "")
+            low, high = st.density_low * zone.area_m2, st.density_high * zone.area_m2
             out.append(Condition(key, "crowd_density", 4, f"{st.zone} over capacity",
-                                 f"{people} people, capacity {zone.capacity}", st.zone))
+                                 f"{st.count} people ({low:.0f}-{high:.0f}, "
+                                 f"{method_name(st.method)}), capacity {zone.capacity}",
+                                 st.zone))
         key = f"counter_flow:{st.zone}"
         share = rules.counter_flow_share * (k if key in active else 1.0)
         if st.moving >= rules.min_moving and st.counter_flow_share >= share:

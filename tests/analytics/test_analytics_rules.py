@@ -185,3 +185,12 @@ def test_density_incidents_say_the_band_and_uncertain_zones_are_not_silent() -> 
     assert held[0].title == "Crowd density uncertain in z1"
     calm = replace(doubt, density_high=2.0)  # uncertain, but nowhere near the warning
     assert conditions([calm], zones, [], RULES, set(), {}) == []
+
+
+def test_over_capacity_says_how_many_people_their_band_and_the_capacity() -> None:
+    zones = {"z1": _zone(capacity=4)}
+    over = replace(_state(0.0, 10 / 30, count=10), density_low=5 / 30, density_high=14 / 30,
+                   method="density")
+    (held,) = [c for c in conditions([over], zones, [], RULES, set(), {})
+               if c.rule == "capacity:z1"]
+    assert held.detail == "10 people (5-14, density map), capacity 4"
