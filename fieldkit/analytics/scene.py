@@ -20,7 +20,7 @@ import os
 import tempfile
 import threading
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -42,6 +42,10 @@ MIN_VISIBLE = 0.5
 #: ...and it is at least this many pixels tall.
 MIN_HEIGHT_PX = 18
 _BODY_RADIUS_M = 0.22
+#: Pixels a passer-by keeps from a person on the ground in the picture...
+_CLEAR_PX = 20
+#: ...stepping sideways this far at a time, metres.
+_SIDESTEP_M = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,6 +387,36 @@ class CrowdScene:
                 w.y = ly + (w.y + w.vy * dt - ly) % (hy - ly)
         for walker, (_x, _y, start) in zip(self._fallen, self.settings.fallen, strict=True):
             walker.fallen = t >= start
+            self._step_around(walker)
+
+    def _step_around(self, still: _Walker) -> None:
+        """Passers-by step around a person standing still or lying, wide enough that none
+        overlaps them in the picture: a box merged with a passer-by's, before or after the
+        fall, breaks the track that makes it a fall, and the scene is there to show one."""
+        placed = self._placement(still)
+        if placed is None:
+            return
+        bx1, by1, bx2, by2 = placed[2]
+
+        def clear(w: _Walker) -> bool:
+            p = self._placement(w)
+            if p is None:
+                return True
+            x1, y1, x2, y2 = p[2]
+            return (x2 + _CLEAR_PX <= bx1 or x1 >= bx2 + _CLEAR_PX
+                    or y2 + _CLEAR_PX <= by1 or y1 >= by2 + _CLEAR_PX)
+
+        for flow in self._flows:
+            x0, _y0, x1, _y1 = flow.spec.area
+            for w in flow.walkers:
+                if clear(w):
+                    continue
+                # The nearest clear spot in the flow's area, on the walker's side first.
+                side = 1 if w.x >= still.x else -1
+                steps = sorted((k * s * _SIDESTEP_M for k in range(1, 40) for s in (side, -side)),
+                               key=abs)
+                w.x = next((w.x + d for d in steps if min(x0, x1) <= w.x + d <= max(x0, x1)
+                            and clear(replace(w, x=w.x + d))), w.x)
 
     def next_frame(self) -> SceneFrame:
         """Advance by one frame period and render."""
@@ -416,8 +450,10 @@ class CrowdScene:
         ]
         return SceneFrame(self.index, self.t, image, people)
 
-    def _paste(self, image: np.ndarray, ids: np.ndarray, n: int,
-               w: _Walker) -> tuple[tuple[int, int, int, int], float]:
+    def _placement(self, w: _Walker) -> tuple[np.ndarray, np.ndarray,
+                                              tuple[int, int, int, int]] | None:
+        """``w``'s sprite (colour and alpha, unscaled) and its box in pixels (x1, y1, x2,
+        y2); None when behind the camera."""
         cam = self.camera
         sprite = self._sprites[w.sprite]
         if w.fallen:  # lying along x, about 0.35 m thick
@@ -425,7 +461,7 @@ class CrowdScene:
             pts = cam.project(np.array([[w.x - half, w.y, 0], [w.x + half, w.y, 0],
                                         [w.x, w.y, 0.35]]))
             if np.isnan(pts).any():
-                return (0, 0, 0, 0), 0.0
+                return None
             bgr, alpha = np.rot90(sprite.bgr), np.rot90(sprite.alpha)
             pw = max(2, int(abs(pts[1, 0] - pts[0, 0])))
             ph = max(2, int(pw * bgr.shape[0] / bgr.shape[1] * 1.4))
@@ -433,13 +469,22 @@ class CrowdScene:
         else:
             pts = cam.project(np.array([[w.x, w.y, 0], [w.x, w.y, w.height_m]]))
             if np.isnan(pts).any():
-                return (0, 0, 0, 0), 0.0
+                return None
             bgr, alpha = sprite.bgr, sprite.alpha
             ph = max(2, int(pts[0, 1] - pts[1, 1]))
             pw = max(1, int(ph * bgr.shape[1] / bgr.shape[0]))
             foot_u, foot_v = pts[0, 0], pts[0, 1]
         x1, y1 = int(foot_u - pw / 2), int(foot_v - ph)
-        box = (x1, y1, x1 + pw, y1 + ph)
+        return bgr, alpha, (x1, y1, x1 + pw, y1 + ph)
+
+    def _paste(self, image: np.ndarray, ids: np.ndarray, n: int,
+               w: _Walker) -> tuple[tuple[int, int, int, int], float]:
+        cam = self.camera
+        placed = self._placement(w)
+        if placed is None:
+            return (0, 0, 0, 0), 0.0
+        bgr, alpha, box = placed
+        x1, y1, pw, ph = box[0], box[1], box[2] - box[0], box[3] - box[1]
         outside = x1 >= cam.width or y1 >= cam.height or x1 + pw <= 0 or y1 + ph <= 0
         if outside or ph > 4 * cam.height:
             return box, float(pw * ph)

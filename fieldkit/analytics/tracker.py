@@ -124,7 +124,6 @@ class Tracker:
         self._history: dict[int, _History] = {}
         self.history_s = history_s
         self.still_m_s = still_m_s
-        self._last_alive: set[int] = set()
         self._bounds: tuple[int, int, int, int] | None = None
 
     def update(self, detections: list[Detection], t: float,
@@ -139,29 +138,30 @@ class Tracker:
         cls = np.array([1.0 if d.fallen else 0.0 for d in detections], np.float32)
         rows = self._bt.update(_Boxes(xyxy, conf, cls))
         tracks: list[Track] = []
-        alive: set[int] = set()
+        # Matched in this frame: a standing track matched now has not vanished into a fall
+        # (one last matched in the frame before has, even as the lying track appears).
+        alive = {int(row[4]) for row in rows}
         for row in rows:
             tid, idx = int(row[4]), int(row[7])
             det = detections[idx]
             g: tuple[float, float] | None = None
             if ground is not None and not np.isnan(ground[idx]).any():
                 g = (float(ground[idx, 0]), float(ground[idx, 1]))
-            tracks.append(self._with_history(tid, det, t, g))
-            alive.add(tid)
+            tracks.append(self._with_history(tid, det, t, g, alive))
         for tid in [k for k, h in self._history.items()
                     if k not in alive and t - h.samples[-1][0] > max(self.history_s * 2,
                                                                       FALL_GAP_S)]:
             del self._history[tid]
-        self._last_alive = alive
         return tracks
 
-    def _fell_from_upright(self, box: tuple[float, float, float, float], t: float) -> float:
+    def _fell_from_upright(self, box: tuple[float, float, float, float], t: float,
+                           alive: set[int]) -> float:
         """A new track over where a standing track just vanished: a fall changes the box
         too much for the tracker to keep the identity, the person is the same. Returns
         the standing box's height (0: none)."""
         x1, y1, x2, y2 = box
         for tid, h in self._history.items():
-            if h.upright < 2 or tid in self._last_alive or t - h.samples[-1][0] > FALL_GAP_S:
+            if h.upright < 2 or tid in alive or t - h.samples[-1][0] > FALL_GAP_S:
                 continue
             ox1, oy1, ox2, oy2 = h.box
             inter = max(0.0, min(x2, ox2) - max(x1, ox1)) * max(0.0, min(y2, oy2) - max(y1, oy1))
@@ -171,11 +171,11 @@ class Tracker:
         return 0.0
 
     def _with_history(self, tid: int, det: Detection, t: float,
-                      g: tuple[float, float] | None) -> Track:
+                      g: tuple[float, float] | None, alive: set[int]) -> Track:
         hist = self._history.get(tid)
         box = (det.x1, det.y1, det.x2, det.y2)
         if hist is None:
-            was = self._fell_from_upright(box, t)
+            was = self._fell_from_upright(box, t, alive)
             hist = self._history[tid] = _History(t, deque(), box, 2 if was else 0, was)
         hist.box = box
         b = self._bounds

@@ -73,6 +73,25 @@ def test_people_down_lie_wider_than_tall(sprites: list[Sprite]) -> None:
     assert x2 - x1 > y2 - y1
 
 
+def test_passers_by_step_around_a_person_standing_still_or_down(
+        sprites: list[Sprite]) -> None:
+    # A busy flow over the spot; the same crowd with the person far off the flows shows
+    # it would have covered them. A box merged with a passer-by's breaks the fall's track.
+    here, away = (make_scene(small_scene(0.6, fallen=[(x, 5.0, 2.0)]), sprites)
+                  for x in (0.5, 20.0))
+    covered = {here: 0, away: 0}
+    for _ in range(int(6 * here.settings.fps)):
+        frames = {crowd: crowd.next_frame() for crowd in (here, away)}
+        person = next(p for p in frames[here].people if p.id == here._fallen[0].id)
+        x1, y1, x2, y2 = person.box
+        for crowd, frame in frames.items():
+            covered[crowd] += sum(1 for p in frame.people if p.id != person.id and
+                                  p.box[0] < x2 and p.box[2] > x1 and p.box[1] < y2
+                                  and p.box[3] > y1)
+    assert covered[away] > 0
+    assert covered[here] == 0
+
+
 def test_cut_outs_are_read_back_from_the_disk_cache(sprites: list[Sprite], detector,
                                                     tmp_path, monkeypatch) -> None:
     """A second process (the demo's next run) reads the cut-outs instead of cutting them
