@@ -23,7 +23,7 @@ import aiohttp
 from demo.crew import ORIGIN, Crews, script
 from demo.timeline import Echo, Timeline
 from drone.demo import DEMO_DRONE, DemoDrone, free_udp_port
-from fieldkit.analytics.demo import DEMO_CAMERA, camera_summary, demo_cameras
+from fieldkit.analytics.demo import DEMO_CAMERA, camera_summary, demo_cameras, prepare_models
 from fieldkit.config import CONFIG_FILE, Config, load_config
 from fieldkit.node import Node
 from fieldkit.nodedir import init_node_dir
@@ -73,6 +73,7 @@ async def run_demo(root: Path, *, duration: float | None, seed: int, echo: Echo 
     summary. ``echo`` gets the timeline, line by line; ``on_ready(url)`` is called once
     the node serves (the console connects there)."""
     node_dir = root / DEMO_TRUCK
+    await _prepare_camera(node_dir, echo)
     drone = DemoDrone(*ORIGIN, port=free_udp_port())
     # The city: a turnstile bank at T01's gate, a metro line HQ watches (sensors.demo).
     city = DemoCity(root)
@@ -127,6 +128,18 @@ async def run_demo(root: Path, *, duration: float | None, seed: int, echo: Echo 
         await node.stop()
         await fleet.stop()
         await city.stop()
+
+
+async def _prepare_camera(node_dir: Path, echo: Echo | None) -> None:
+    """With nothing in the model cache yet, export the camera's models and cut the scene's
+    people before the story's clock starts: that takes tens of seconds, and the camera's
+    incidents would come that much later in the story."""
+    models = node_dir / ".ultralytics" / "models"
+    if models.is_dir() and any(models.iterdir()):
+        return
+    if echo:
+        echo("preparing the camera's models (first run only: they are cached)")
+    await asyncio.to_thread(prepare_models, demo_cameras(), node_dir)
 
 
 def _demo_config(node_dir: Path) -> Config:

@@ -4,6 +4,7 @@ Light enough for a 20 s headless demo on two cores (960x540, two analysed frames
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -38,6 +39,18 @@ def demo_cameras() -> CamerasSection:
                               analyse_fps=2.0)
     return CamerasSection(threads=1, window_s=5.0, cameras=[camera],
                           rules=RulesSection(dwell_s=2.0, clear_s=5.0, down_s=3.0))
+
+
+def prepare_models(cameras: CamerasSection, base_dir: Path) -> None:
+    """Export the camera's models and cut the scene's people into ``base_dir``'s model
+    cache: what the node's first start does before its camera shows anything."""
+    from fieldkit.analytics.pipeline import load_detector
+    from fieldkit.analytics.scene import cut_out_people
+    from fieldkit.analytics.zonecount import load_density
+
+    detector = load_detector(cameras, base_dir)
+    load_density(cameras, base_dir)
+    cut_out_people(detector, base_dir / ".ultralytics" / "models")
 
 
 async def camera_summary(http: aiohttp.ClientSession) -> str:
