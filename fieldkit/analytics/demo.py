@@ -31,9 +31,9 @@ def demo_cameras() -> CamerasSection:
                                 direction_deg=180)],
         # A person down must first be seen standing in two analysed frames (tracker.py):
         # here they stand whole in the picture (at 6.5 m their head left the frame, so
-        # they never counted as standing), and fall at 8 s, after the detector's first,
-        # slow inferences (2-5 s of scene go by unanalysed while it warms up).
-        fallen=[(1.5, 5.0, 8.0)])
+        # they never counted as standing), and fall at 11 s, well after the detector's
+        # first, slow inferences (2-8 s of scene go by unanalysed on a loaded machine).
+        fallen=[(1.5, 5.0, 11.0)])
     camera = synthetic_camera(DEMO_CAMERA, scene,
                               [ZoneSection(name="ramp", polygon=ZONE, capacity=4)],
                               analyse_fps=2.0)
