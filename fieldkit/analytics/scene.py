@@ -41,7 +41,6 @@ logger = logging.getLogger(__name__)
 MIN_VISIBLE = 0.5
 #: ...and it is at least this many pixels tall.
 MIN_HEIGHT_PX = 18
-_BODY_RADIUS_M = 0.22
 #: Pixels a passer-by keeps from a person on the ground in the picture...
 _CLEAR_PX = 20
 #: ...stepping sideways this far at a time, metres.
