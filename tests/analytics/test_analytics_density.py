@@ -41,7 +41,7 @@ def test_mall_frames_count_within_the_published_error(crowd: Path,
         truth = sum(1 for x, y in heads[name] if mask[min(479, int(y)), min(639, int(x))])
         count = density.count(read_image(crowd / "mall" / "frames" / name), mask)
         errors.append(abs(count - truth))
-    assert np.mean(errors) <= 6, errors  # 3.5 over the 400 held-out frames
+    assert np.mean(errors) <= 6, errors  # 3.6 over the 400 held-out frames (bench count)
 
 
 def test_torch_and_openvino_give_the_same_map(crowd: Path, density: DensityCounter) -> None:
