@@ -42,9 +42,11 @@ def test_every_face_is_blurred_in_the_stored_snapshot(log: IncidentLog) -> None:
     _, data = log.blob(attachment.blob)
     stored = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     for box in faces:
-        # Blurred: a fifth of the detail left (a low-score "face" on a smooth background
-        # has little to lose: a floor of 3).
-        assert _sharpness(stored, box) < max(3.0, 0.2 * _sharpness(image, box)), box
+        # Blurred: a fifth of the detail left. A low-score "face" on a smooth background
+        # (found in some runs: sharpness 13.5) has little to lose, and JPEG's 8x8 blocks
+        # alone leave 2.4-3.6 on a blurred patch (the two real faces: 221 and 297 -> 2.6 and
+        # 2.4): a floor of 5.
+        assert _sharpness(stored, box) < max(5.0, 0.2 * _sharpness(image, box)), box
     kept = draw_snapshot(image, [], [], [], max_width=1280, blur=False)
     sharp = cv2.imdecode(np.frombuffer(kept, np.uint8), cv2.IMREAD_COLOR)
     assert _sharpness(sharp, faces[0]) > 0.5 * _sharpness(image, faces[0])
