@@ -14,14 +14,14 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from fieldkit import __version__, wirejson
-from fieldkit.apiguard import bearer_matches, browser_guard
+from fieldkit.apiguard import Handler, bearer_matches, browser_guard
 from fieldkit.appkeys import CONFIG, FEED, STARTED, WORKER
 from fieldkit.background import Job, install_role
 from fieldkit.config import Config
@@ -59,7 +59,6 @@ _STATUS_OF: dict[type[FieldkitError], int] = {  # first match wins: subclasses f
     StoreError: 503,
 }
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
 _BOARD = TypeAdapter(list[Incident])
 

@@ -33,13 +33,14 @@ import hashlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import aiohttp
 from aiohttp import web
 
+from fieldkit.apiguard import Handler
 from fieldkit.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
@@ -49,7 +50,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Job = Callable[[web.Application], AbstractAsyncContextManager[None]]
 """One background job: entered when its process takes the role, exited when it loses it
 or stops (an ``@contextlib.asynccontextmanager`` over the node's running app)."""
@@ -133,7 +133,7 @@ class BackgroundRole:
             try:
                 async with await psycopg.AsyncConnection.connect(
                         url, autocommit=True,
-                        application_name=f"fieldkit jobs {self.holder}") as conn:
+                        application_name=self._session_name(None)) as conn:
                     await self._wait_for_lock(conn)
                     self.holder_port = None
                     logger.info("background jobs: %s takes the role (%s)", self.holder,
@@ -209,6 +209,7 @@ class BackgroundRole:
                            "(%s)", port, request.method, request.path, type(exc).__name__)
             return None
 
+
 ROLE = web.AppKey("background_role", BackgroundRole)
 
 
@@ -272,4 +273,3 @@ def install_role(app: web.Application, jobs: Sequence[Job], store_url: str | Non
     app.cleanup_ctx.append(ctx)
     if store_url is not None:
         app.middlewares.append(forward)
-
