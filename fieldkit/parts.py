@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from fieldkit.background import Job
     from fieldkit.config.root import Config
+    from fieldkit.log import IncidentLog
 
 GROUP = "fieldkit.parts"
 
@@ -75,6 +76,10 @@ class Part:
     enabled: Callable[[Config], bool] = _always
     """Whether the node runs it under this config (its installer is imported only then)."""
     commands: tuple[Command, ...] = ()
+    trust: str | None = None
+    """``"module:function"`` giving a log, beside the configured nodes' keys, every key the
+    part trusts (``function(log, config)``: the sync part's fleet roster), for commands
+    that verify events without a running node (:func:`install_trust`)."""
 
     def installer(self) -> Installer:
         if self.install is None:
@@ -133,3 +138,10 @@ def lazy_exports(package: str, homes: dict[str, str]
         return sorted(homes)
 
     return getattr_, dir_
+
+
+def install_trust(log: IncidentLog, config: Config) -> None:
+    """Give ``log`` every key the installed parts trust (see :attr:`Part.trust`)."""
+    for part in installed_parts():
+        if part.trust is not None:
+            load_target(part.trust)(log, config)

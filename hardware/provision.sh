@@ -132,13 +132,13 @@ fi
 
 # --- 3. the fleet ------------------------------------------------------------------------
 if [ -n "$USB" ]; then
-    "$FIELDKIT" hardware join --dir "$NODE" --usb "$USB" \
+    "$FIELDKIT" sync join --dir "$NODE" --usb "$USB" \
         ${HQ_URL:+--hq-url "$HQ_URL"} ${HQ_KEY:+--hq-key "$HQ_KEY"}
 elif [ -n "$HQ_URL" ]; then
-    "$FIELDKIT" hardware join --dir "$NODE" --hq-url "$HQ_URL" --hq-name "$HQ_NAME" \
+    "$FIELDKIT" sync join --dir "$NODE" --hq-url "$HQ_URL" --hq-name "$HQ_NAME" \
         --hq-key "$HQ_KEY"
 else
-    say "no --usb or --hq-url: join the fleet later with \`fieldkit hardware join\`"
+    say "no --usb or --hq-url: join the fleet later with \`fieldkit sync join\`"
 fi
 
 # --- 4. boot: units, udev, users, gpsd, chrony -------------------------------------------

@@ -28,7 +28,7 @@ from sync.config import SyncSection
 
 @contextlib.contextmanager
 def _open(node_dir: Path) -> Iterator[tuple[Config, IncidentLog, Any]]:
-    from sync.roster import open_trust
+    from sync.roster import trust_from_config
 
     config = load_config(node_dir)
     quiet_logging(config)
@@ -36,8 +36,7 @@ def _open(node_dir: Path) -> Iterator[tuple[Config, IncidentLog, Any]]:
     with open_node_store(config) as store:
         log = IncidentLog(store, identity, Keyring.from_names(identity, config.trust.nodes),
                           max_skew_s=config.trust.max_clock_skew_s)
-        trust = open_trust(log, config.trust.nodes, config.section(SyncSection).hq,
-                           config.node.role)
+        trust = trust_from_config(log, config)
         yield config, log, trust
 
 
@@ -146,6 +145,32 @@ def sync_import(file: Path, node_dir: Path) -> None:
         raise click.ClickException(
             "bundle is damaged: " + "; ".join(result.problems)
             + f" (only verified events were imported: {result.applied} new)")
+
+
+@sync_group.command("join")
+@click.option("--usb", "stick", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Mounted USB stick prepared by HQ (holds fieldkit/roster.json).")
+@click.option("--hq-url", help="HQ's node API, e.g. https://hq.example:8470.")
+@click.option("--hq-name", help="HQ's node name (required without --usb).")
+@click.option("--hq-key", help="HQ's base64 public key (required without --usb; pins it with).")
+@dir_option
+@cli_errors
+def join(stick: Path | None, hq_url: str | None, hq_name: str | None, hq_key: str | None,
+         node_dir: Path) -> None:
+    """Join the fleet: trust HQ, sync with it, adopt the roster from the stick."""
+    from sync.join import join_fleet
+
+    result = join_fleet(node_dir, stick=stick, hq_url=hq_url, hq_name=hq_name, hq_key=hq_key)
+    click.echo(f"joined the fleet of HQ {result.hq}"
+               + ("" if result.config_changed else " (config already had it)"))
+    if result.roster_version is not None:
+        click.echo(f"  roster version {result.roster_version} adopted")
+    else:
+        click.echo("  roster: arrives with the first sync once HQ has added this truck")
+    if result.enrolment is not None:
+        click.echo(f"  enrolment request left on the stick: {result.enrolment}")
+    click.echo(f"on HQ: fieldkit sync roster add {load_config(node_dir).node.name} "
+               f"{result.public_key}")
 
 
 @sync_group.group("roster")

@@ -9,7 +9,7 @@ from sync.config import SyncSection
 
 PART = Part(
     name="sync", order=50, section=SyncSection, install="sync.http:install_sync",
-    background="sync.http:sessions_job",
+    background="sync.http:sessions_job", trust="sync.roster:trust_from_config",
     commands=(
         Command("sync", "sync.cli:sync_group",
                 "Sync with other trucks and HQ: sessions, bundle files, status, fleet roster."),

@@ -16,8 +16,7 @@ from fieldkit.identity import Keyring, NodeIdentity
 from fieldkit.log import IncidentLog
 from fieldkit.nodedir import init_node_dir
 from fieldkit.store import open_node_store
-from sync.config import SyncSection
-from sync.roster import RosterEntry, Trust, issue_update, open_trust, save_roster
+from sync.roster import RosterEntry, Trust, issue_update, save_roster, trust_from_config
 
 
 def _toml_value(value: object) -> str:
@@ -50,8 +49,7 @@ def open_node(config: Config) -> Iterator[tuple[IncidentLog, Trust]]:
     identity = NodeIdentity.load(config.node.name, config.path(config.node.key_file))
     with open_node_store(config) as store:
         log = IncidentLog(store, identity, Keyring.from_names(identity, config.trust.nodes))
-        yield log, open_trust(log, config.trust.nodes, config.section(SyncSection).hq,
-                              config.node.role)
+        yield log, trust_from_config(log, config)
 
 
 def provision_fleet(root: Path, trucks: list[str], hq: str = "HQ", *,

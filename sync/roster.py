@@ -20,7 +20,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fieldkit import wirejson
 from fieldkit.errors import IdentityError
@@ -28,7 +28,11 @@ from fieldkit.events import canonical_json
 from fieldkit.hlc import wall_ms
 from fieldkit.identity import Keyring, NodeIdentity, decode_public_key
 from fieldkit.log import IncidentLog
+from sync.config import SyncSection
 from sync.errors import RosterError
+
+if TYPE_CHECKING:
+    from fieldkit.config import Config
 
 logger = logging.getLogger(__name__)
 
@@ -259,6 +263,13 @@ def open_trust(log: IncidentLog, configured: Mapping[str, str], hq: str | None,
             logger.warning("roster held in the database is not usable: %s", exc)
     log.keyring = trust.keyring()
     return trust
+
+
+def trust_from_config(log: IncidentLog, config: Config) -> Trust:
+    """:func:`open_trust` with the node's configured nodes, HQ and role: what the sync
+    part gives any command that verifies events (its ``trust`` in :mod:`sync.part`)."""
+    return open_trust(log, config.trust.nodes, config.section(SyncSection).hq,
+                      config.node.role)
 
 
 def adopt(log: IncidentLog, trust: Trust, roster: Roster) -> bool:

@@ -1,5 +1,6 @@
-"""`fieldkit hardware ...`: check a truck against its profile, show its budget, join the
-fleet. Registered in ``fieldkit.cli`` with one ``main.add_command(hardware)``."""
+"""`fieldkit hardware ...`: check a truck against its profile, show its budget (joining
+the fleet is `fieldkit sync join`). Added to `fieldkit` by the hardware part
+(:mod:`fieldkit.hardware.part`)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,12 @@ import click
 
 from fieldkit.clishared import cli_errors
 from fieldkit.hardware.checks import ITEMS, Machine, Outcome, format_results, run_checks
-from fieldkit.hardware.fleet import join_fleet
 from fieldkit.hardware.profile import Profile, load_profile
 
 
 @click.group()
 def hardware() -> None:
-    """The truck's hardware: check it against a profile, its budget, joining the fleet."""
+    """The truck's hardware: check it against a profile, its budget."""
 
 
 @hardware.command("check")
@@ -70,34 +70,3 @@ def budget_text(truck: Profile) -> str:
     for name, kbps in uplinks.items():
         lines.append(f"  uplink {name:<8} {kbps:7d}")
     return "\n".join(lines)
-
-
-@hardware.command("join")
-@click.option("--usb", "stick", type=click.Path(file_okay=False, exists=True, path_type=Path),
-              help="Mounted USB stick prepared by HQ (holds fieldkit/roster.json).")
-@click.option("--hq-url", help="HQ's node API, e.g. https://hq.example:8470.")
-@click.option("--hq-name", help="HQ's node name (required without --usb).")
-@click.option("--hq-key", help="HQ's base64 public key (required without --usb; pins it with).")
-@click.option("--dir", "node_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=".", envvar="FIELDKIT_DIR", show_default=True,
-              help="Node directory (env FIELDKIT_DIR).")
-@cli_errors
-def join(stick: Path | None, hq_url: str | None, hq_name: str | None, hq_key: str | None,
-         node_dir: Path) -> None:
-    """Join the fleet: trust HQ, sync with it, adopt the roster from the stick."""
-    result = join_fleet(node_dir, stick=stick, hq_url=hq_url, hq_name=hq_name, hq_key=hq_key)
-    click.echo(f"joined the fleet of HQ {result.hq}"
-               + ("" if result.config_changed else " (config already had it)"))
-    if result.roster_version is not None:
-        click.echo(f"  roster version {result.roster_version} adopted")
-    else:
-        click.echo("  roster: arrives with the first sync once HQ has added this truck")
-    if result.enrolment is not None:
-        click.echo(f"  enrolment request left on the stick: {result.enrolment}")
-    click.echo(f"on HQ: fieldkit sync roster add {load_name(node_dir)} {result.public_key}")
-
-
-def load_name(node_dir: Path) -> str:
-    from fieldkit.config import load_config
-
-    return load_config(node_dir).node.name

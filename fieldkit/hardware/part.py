@@ -18,5 +18,5 @@ PART = Part(
     install="fieldkit.hardware.service:install_hardware",
     background="fieldkit.hardware.service:probes_job", enabled=_watches,
     commands=(Command("hardware", "fieldkit.hardware.cli:hardware",
-                      "Truck hardware: check, power budget, join the fleet."),),
+                      "Truck hardware: check against a profile, power budget."),),
 )

@@ -26,10 +26,10 @@ from fieldkit.config import load_config
 from fieldkit.errors import ConfigError, StoreError
 from fieldkit.identity import Keyring, NodeIdentity
 from fieldkit.log import IncidentLog
+from fieldkit.parts import install_trust
 from fieldkit.pgstore import PgStore
 from fieldkit.store import Store
 from fieldkit.storeapi import LogStore
-from sync.config import SyncSection
 
 logger = logging.getLogger(__name__)
 
@@ -148,8 +148,6 @@ def hq() -> None:
 def migrate_store(node_dir: Path, url: str) -> None:
     """Move this HQ's log from SQLite to PostgreSQL, every event verified (stop the node
     first). Safe to run again after an interruption: it resumes."""
-    from sync.roster import open_trust  # sync builds on fieldkit: import on use
-
     config = load_config(node_dir)
     quiet_logging(config)
     if config.store.is_postgresql:
@@ -158,7 +156,7 @@ def migrate_store(node_dir: Path, url: str) -> None:
     identity = NodeIdentity.load(config.node.name, config.path(config.node.key_file))
     with Store(config.path(config.node.database)) as sqlite, PgStore(url) as pg:
         source = IncidentLog(sqlite, identity, Keyring.from_names(identity, config.trust.nodes))
-        open_trust(source, config.trust.nodes, config.section(SyncSection).hq, config.node.role)
+        install_trust(source, config)  # the fleet's roster, where the sync part holds it
         target = IncidentLog(pg, identity, source.keyring)
         with click.progressbar(length=events_to_move(source, target), label="events",
                                file=sys.stderr, show_pos=True) as bar:

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from fieldkit.config import load_config
-from fieldkit.hardware.fleet import JoinError, join_fleet
 from fieldkit.identity import NodeIdentity
 from sync.config import SyncSection
+from sync.join import JoinError, join_fleet
 from tests.hardware.conftest import make_stick, run
 
 
@@ -35,7 +35,7 @@ def test_join_from_a_usb_stick(tmp_path, node_dir, hq):
 
 def test_cli_join_prints_the_line_for_hq(tmp_path, node_dir, hq):
     stick = make_stick(tmp_path, hq[0])
-    out = run("hardware", "join", "--usb", str(stick), "--dir", str(node_dir))
+    out = run("sync", "join", "--usb", str(stick), "--dir", str(node_dir))
     truck_key = NodeIdentity.load("T01", node_dir / "node.key").public_key_b64
     assert out.splitlines() == [
         "joined the fleet of HQ HQ",

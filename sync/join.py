@@ -22,6 +22,8 @@ from fieldkit.identity import Keyring, NodeIdentity, decode_public_key
 from fieldkit.log import IncidentLog
 from fieldkit.store import Store
 from sync.config import SyncSection
+from sync.errors import RosterError
+from sync.roster import Roster, adopt, trust_from_config
 
 STICK_DIR = "fieldkit"
 
@@ -49,9 +51,6 @@ class JoinResult:
 def join_fleet(node_dir: Path, *, stick: Path | None = None, hq_url: str | None = None,
                hq_name: str | None = None, hq_key: str | None = None) -> JoinResult:
     """Make the node in ``node_dir`` a member of the fleet (see the module docstring)."""
-    from sync.errors import RosterError  # sync builds on fieldkit: import on use
-    from sync.roster import Roster, adopt, open_trust
-
     config = load_config(node_dir)
     identity = NodeIdentity.load(config.node.name, config.path(config.node.key_file))
     roster = None
@@ -90,8 +89,7 @@ def join_fleet(node_dir: Path, *, stick: Path | None = None, hq_url: str | None 
     if roster is not None:
         with Store(config.path(config.node.database)) as store:
             log = IncidentLog(store, identity, Keyring.from_names(identity, config.trust.nodes))
-            trust = open_trust(log, config.trust.nodes, config.section(SyncSection).hq,
-                               config.node.role)
+            trust = trust_from_config(log, config)
             try:
                 adopt(log, trust, roster)
             except RosterError as exc:
@@ -128,7 +126,7 @@ def _write_config(node_dir: Path, config: Config, hq: str, key: str, url: str | 
     if add:
         at = _header(lines, "[sync]")
         if at is None:
-            lines += ["", "[sync]", "# Joined with `fieldkit hardware join`."]
+            lines += ["", "[sync]", "# Joined with `fieldkit sync join`."]
             at = len(lines) - 1
         lines[at + 1:at + 1] = add
     if held_key is not None and not add:
