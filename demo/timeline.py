@@ -11,6 +11,7 @@ Both come from the nodes' ``/api/events/stream``, as the console reads it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import Counter
@@ -100,12 +101,9 @@ class Timeline:
 
     async def delivered(self, total: int, timeout_s: float) -> None:
         """Wait (bounded) until the stream has delivered ``total`` events."""
-        async with self.changed:
-            try:
-                await asyncio.wait_for(
-                    self.changed.wait_for(lambda: self.kinds.total() >= total), timeout_s)
-            except TimeoutError:
-                return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s), self.changed:
+                await self.changed.wait_for(lambda: self.kinds.total() >= total)
 
     def tell(self, event: dict[str, Any]) -> None:
         """One line (or none) for an event of the truck's stream (its wire form)."""

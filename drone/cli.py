@@ -7,7 +7,6 @@ one-line message and exit status 1.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import signal
 import sqlite3
@@ -26,6 +25,7 @@ from drone.video.cli import publish as publish_command
 from fieldkit.clishared import cli_errors
 from fieldkit.config import load_config
 from fieldkit.store import Store
+from fieldkit.tasks import wait_event
 
 
 @click.group()
@@ -90,8 +90,7 @@ async def _fly(sims: list[SimVehicle], duration: float | None, report: float,
             left = None if duration is None else duration - (time.monotonic() - start)
             if left is not None and left <= 0:
                 break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), min(report, left or report))
+            await wait_event(stop, min(report, left or report))
             t = time.monotonic() - start
             for s in sims:
                 lat, lon, heading, _ = s.where(t)

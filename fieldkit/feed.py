@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 from fieldkit.log import IncidentLog
-from fieldkit.tasks import cancel_and_wait
+from fieldkit.tasks import cancel_and_wait, wait_event
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +112,7 @@ class EventFeed:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            await wait_event(self._wake, POLL_SECONDS)
             self._wake.clear()
             try:
                 frames = await self._read_frames(self.latest)

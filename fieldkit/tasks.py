@@ -21,6 +21,18 @@ async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
         await task
 
 
+async def wait_event(event: asyncio.Event, timeout_s: float) -> bool:
+    """Wait until ``event`` is set (True) or ``timeout_s`` passes (False).
+
+    Never ``asyncio.wait_for`` (banned in pyproject.toml): on Python 3.11 it drops a cancel
+    that arrives as the awaited thing completes (CPython gh-86296), and a component's loop
+    then never stops: its ``stop()`` awaits forever. ``asyncio.timeout`` keeps the cancel."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+    return event.is_set()
+
+
 async def repeat(interval_s: float, job: Callable[[], Awaitable[object]], what: str) -> None:
     """Run ``job`` now and then every ``interval_s`` until cancelled. A run that fails is
     logged and the next one retries: a busy store or a failing sensor must not end it."""

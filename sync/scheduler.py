@@ -11,7 +11,6 @@ is narrow, and a single writer keeps the store calm.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import random
@@ -22,7 +21,7 @@ from enum import StrEnum
 
 from fieldkit.errors import FieldkitError
 from fieldkit.feed import EventFeed
-from fieldkit.tasks import cancel_and_wait
+from fieldkit.tasks import cancel_and_wait, wait_event
 from sync.config import SyncSection
 from sync.session import SessionReport, SyncEngine, Transport
 
@@ -153,8 +152,7 @@ class SyncScheduler:
             delay = max(0.0, min(waits, default=time.monotonic() + self._settings.interval_s)
                         - time.monotonic())
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.01))
+            await wait_event(self._wake, max(delay, 0.01))
 
     async def _one(self, name: str, url: str, due: _Due) -> None:
         try:

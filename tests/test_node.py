@@ -12,12 +12,10 @@ from nodeproc import node_process
 
 @pytest.mark.slow
 def test_node_process_serves_and_stops_on_sigterm(node_dir):
-    with node_process(node_dir) as (proc, url):
-        assert proc.stderr is not None
-        with urllib.request.urlopen(f"{url}/api/health", timeout=10) as response:
+    with node_process(node_dir) as node:
+        with urllib.request.urlopen(f"{node.url}/api/health", timeout=10) as response:
             health = json.load(response)
         assert (health["node"], health["status"]) == ("T01", "ok")
-        proc.send_signal(signal.SIGTERM)
-        rest = proc.stderr.read()
-        assert proc.wait(timeout=30) == 0
-        assert "running -> stopped" in rest
+        node.proc.send_signal(signal.SIGTERM)
+        assert node.proc.wait(timeout=30) == 0
+        assert "running -> stopped" in node.output()

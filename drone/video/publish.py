@@ -28,6 +28,7 @@ from aiortc.rtcrtpsender import RTCRtpSender
 from av import VideoFrame
 
 from fieldkit.errors import IngestError
+from fieldkit.tasks import wait_event
 
 logger = logging.getLogger(__name__)
 
@@ -174,8 +175,7 @@ class Publisher:
                     break
                 self.on_event(f"{self.last_error}; reconnecting in {delay:.1f} s")
                 logger.info("publish to %s: reconnecting in %.1f s", self.url, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay)
+                await wait_event(self._stop, delay)
                 delay = min(delay * 2, self.backoff_max_s)
 
     async def _once(self, http: aiohttp.ClientSession) -> None:
@@ -263,8 +263,7 @@ async def publish(source: str, url: str, token: str, *, codec: str | None = None
     task = asyncio.create_task(publisher.run(), name="whip-publish")
     try:
         if duration is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(task), duration)
+            await asyncio.wait({task}, timeout=duration)
         else:
             await task
     finally:

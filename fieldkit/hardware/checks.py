@@ -132,7 +132,8 @@ async def check_gps(profile: Profile, machine: Machine) -> CheckResult:
     try:
         async with client:
             while (left := deadline - time.monotonic()) > 0:
-                report = await asyncio.wait_for(client.report(), left)
+                async with asyncio.timeout(left):
+                    report = await client.report()
                 if report["class"] == "DEVICES":
                     seen_device = bool(report.get("devices"))
                 elif report["class"] == "TPV":
@@ -166,7 +167,8 @@ async def check_camera(camera: CameraPart, machine: Machine) -> CheckResult:
 async def _connect(item: str, host: str, port: int, timeout_s: float) -> CheckResult:
     started = time.monotonic()
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            _, writer = await asyncio.open_connection(host, port)
     except TimeoutError:
         return _ok(item, False, f"{host}:{port}: no answer in {timeout_s:g} s")
     except OSError as exc:

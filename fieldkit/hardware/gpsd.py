@@ -100,8 +100,8 @@ class GpsdClient:
     @classmethod
     async def connect(cls, host: str, port: int, timeout_s: float = 5.0) -> GpsdClient:
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, limit=MAX_LINE), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                reader, writer = await asyncio.open_connection(host, port, limit=MAX_LINE)
         except (OSError, TimeoutError) as exc:
             reason = "timed out" if isinstance(exc, TimeoutError) else os_reason(exc)
             raise GpsdError(f"gpsd not reachable at {host}:{port}: {reason}") from exc
@@ -201,11 +201,9 @@ class TruckPosition:
     async def wait_for(self, predicate: Callable[[TruckPosition], bool],
                        timeout_s: float) -> bool:
         """Wait until ``predicate(self)`` holds (True) or ``timeout_s`` passes (False)."""
-        async def waiter() -> None:
-            async with self._changed:
-                await self._changed.wait_for(lambda: predicate(self))
         try:
-            await asyncio.wait_for(waiter(), timeout_s)
+            async with asyncio.timeout(timeout_s), self._changed:
+                await self._changed.wait_for(lambda: predicate(self))
         except TimeoutError:
             return False
         return True

@@ -38,6 +38,7 @@ from fieldkit.hlc import LOGICAL_BITS
 from fieldkit.identity import NodeIdentity
 from fieldkit.nodedir import init_node_dir
 from fieldkit.pgserver import TempPostgres
+from fieldkit.tasks import wait_event
 
 BATCH = 500
 EVENTS_PER_INCIDENT = 20
@@ -146,8 +147,7 @@ async def _console(session: aiohttp.ClientSession, url: str, done: asyncio.Event
                 await response.read()
                 if response.status == 200:
                     reads_ms.append((time.perf_counter() - start) * 1000)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(done.wait(), CONSOLE_PERIOD_S)
+        await wait_event(done, CONSOLE_PERIOD_S)
 
 
 async def drive(url: str, bodies: list[list[bytes]],

@@ -31,7 +31,7 @@ from fieldkit.hlc import wall_ms
 from fieldkit.hq.config import CotSection, HqSection
 from fieldkit.hq.fusion import DronePosition, live_drones
 from fieldkit.log import IncidentLog
-from fieldkit.tasks import cancel_and_wait
+from fieldkit.tasks import cancel_and_wait, wait_event
 from fieldkit.worker import LogWorker
 
 logger = logging.getLogger(__name__)
@@ -184,9 +184,10 @@ class TakClient:
 
     async def connect(self) -> bool:
         try:
-            _reader, writer = await asyncio.wait_for(asyncio.open_connection(
-                self.host, self.port, ssl=self._context,
-                server_hostname=self.host if self._context else None), 10)
+            async with asyncio.timeout(10):
+                _reader, writer = await asyncio.open_connection(
+                    self.host, self.port, ssl=self._context,
+                    server_hostname=self.host if self._context else None)
         except (OSError, ssl.SSLError, TimeoutError) as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
             return False
@@ -301,8 +302,7 @@ class CotPublisher:
             if self._feed is not None and self._feed.running:
                 await self._feed.wait_past(cursor, wait)
             else:  # no feed, or it stopped first at shutdown: wait for the stop
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), wait)
+                await wait_event(self._stopping, wait)
 
     async def tick(self, refresh: bool = True) -> int:
         """Send what changed (and, with ``refresh``, every open marker and position)."""

@@ -4,13 +4,13 @@ it over UDP on 127.0.0.1, then `fieldkit drone status` reading what the node sto
 from __future__ import annotations
 
 import json
-import re
 import signal
 import subprocess
 import sys
 import urllib.request
 
 import pytest
+from nodeproc import node_process
 from waiting import wait_until
 
 FIELDKIT = [sys.executable, "-m", "fieldkit.cli"]
@@ -24,22 +24,13 @@ def get_json(url: str) -> dict:
 @pytest.mark.slow
 def test_node_process_ingests_the_simulator_process(node_dir):
     config = node_dir / "fieldkit.toml"
-    config.write_text(config.read_text().replace("port = 8470", "port = 0") + (
+    config.write_text(config.read_text() + (
         '\n[drones]\nsample_s = 0.2\n[[drones.links]]\nname = "pilots"\nport = 0\n'
         '[[drones.vehicles]]\nname = "D1"\nlink = "pilots"\nsystem_id = 1\n'))
-    node = subprocess.Popen([*FIELDKIT, "node", "run", "--dir", str(node_dir)],
-                            stderr=subprocess.PIPE, text=True)
-    assert node.stderr is not None
-    try:
-        port = url = None
-        for line in node.stderr:
-            if found := re.search(r"reading udp_listen 127\.0\.0\.1:(\d+)", line):
-                port = found.group(1)
-            if found := re.search(r"API listening on (http://127\.0\.0\.1:\d+)", line):
-                url = found.group(1)
-                break
-        assert port, "the node never said where its drone link listens"
-        assert url, "the node never said where its API listens"
+    with node_process(node_dir) as node:
+        found = node.find(r"reading udp_listen 127\.0\.0\.1:(\d+)")
+        assert found, "the node never said where its drone link listens"
+        port, url = found.group(1), node.url
         sim = subprocess.run([*FIELDKIT, "drone", "sim", "--port", port, "--duration", "2",
                               "--report", "1", "--autopilot", "px4"],
                              capture_output=True, text=True, timeout=60, check=False)
@@ -56,11 +47,6 @@ def test_node_process_ingests_the_simulator_process(node_dir):
                                 capture_output=True, text=True, timeout=60, check=False)
         assert status.returncode == 0, status.stderr
         assert status.stdout.startswith("D1           px4       MISSION    ARMED    21.42")
-        node.send_signal(signal.SIGTERM)
-        rest = node.stderr.read()
-        assert node.wait(timeout=30) == 0
-        assert "drone link pilots: running -> stopped" in rest
-    finally:
-        if node.poll() is None:
-            node.kill()
-            node.wait()
+        node.proc.send_signal(signal.SIGTERM)
+        assert node.proc.wait(timeout=30) == 0
+        assert "drone link pilots: running -> stopped" in node.output()

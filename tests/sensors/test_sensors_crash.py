@@ -70,19 +70,19 @@ async def test_sigkill_mid_stream_loses_and_duplicates_nothing(tmp_path):
         publisher = asyncio.create_task(publish(broker.port, messages))
         killed_at: list[int] = []
         for kill in range(KILLS):
-            with node_process(node_dir) as (proc, url):
-                await until(lambda u=url: _connected(u), "the node connected")
+            with node_process(node_dir) as node:
+                await until(lambda u=node.url: _connected(u), "the node connected")
                 floor = _stored(db)[0] if db.exists() else 0
                 await until(lambda f=floor: _stored(db)[0] > f + 2000,
                             f"readings stored before kill {kill + 1}")
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
+                node.proc.send_signal(signal.SIGKILL)
+                node.proc.wait()
                 killed_at.append(_stored(db)[0])
         await publisher  # all accepted by the broker
-        with node_process(node_dir) as (proc, url):
+        with node_process(node_dir) as node:
             await until(lambda: _stored(db)[0] >= READINGS, "every reading stored", 60)
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=30) == 0
+            node.proc.send_signal(signal.SIGTERM)
+            assert node.proc.wait(timeout=30) == 0
         assert _stored(db) == (READINGS, READINGS)
         assert killed_at[0] < READINGS, "the first kill landed while readings were arriving"
     finally:

@@ -262,22 +262,22 @@ def test_recover_between_real_node_processes(tmp_path):
     with open_node(fleet.config("truck1")) as (log, _):
         for i in range(60):
             log.create(title=f"gate {i} overcrowded", kind="crowd_density", severity=4)
-    with node_process(fleet.dirs["HQ"]) as (_, hq_url):
-        synced = _fieldkit("sync", "now", "HQ", "--url", hq_url, "--dir", str(truck_dir))
+    with node_process(fleet.dirs["HQ"]) as hq:
+        synced = _fieldkit("sync", "now", "HQ", "--url", hq.url, "--dir", str(truck_dir))
         assert synced.returncode == 0, synced.stderr
-        with node_process(truck_dir) as (truck, truck_url):
-            before = _incidents(truck_url)
-            refused = _fieldkit("recover", "--from", f"HQ={hq_url}", "--dir", str(truck_dir))
+        with node_process(truck_dir) as truck:
+            before = _incidents(truck.url)
+            refused = _fieldkit("recover", "--from", f"HQ={hq.url}", "--dir", str(truck_dir))
             assert refused.returncode == 1
             assert "is in use (a running node" in refused.stderr
-            truck.send_signal(signal.SIGTERM)
-            assert truck.wait(timeout=30) == 0
+            truck.proc.send_signal(signal.SIGTERM)
+            assert truck.proc.wait(timeout=30) == 0
         damage_a_page(truck_dir / "fieldkit.db", "events")
-        done = _fieldkit("recover", "--from", f"HQ={hq_url}", "--dir", str(truck_dir))
+        done = _fieldkit("recover", "--from", f"HQ={hq.url}", "--dir", str(truck_dir))
         assert done.returncode == 0, done.stderr
         assert "this node's chain resumes at seq 61" in done.stdout
-    with node_process(truck_dir) as (_, truck_url):
-        assert _incidents(truck_url) == before
+    with node_process(truck_dir) as truck:
+        assert _incidents(truck.url) == before
 
 
 @pytest.mark.slow
@@ -291,8 +291,8 @@ def test_a_recover_killed_midway_leaves_the_node_as_it_was(tmp_path):
         for i in range(40):
             log.create(title=f"gate {i} overcrowded", kind="crowd_density", severity=4)
         before = [i.model_dump_json() for i in log.incidents()]
-    with node_process(fleet.dirs["HQ"]) as (_, hq_url):
-        synced = _fieldkit("sync", "now", "HQ", "--url", hq_url, "--dir", str(truck_dir))
+    with node_process(fleet.dirs["HQ"]) as hq:
+        synced = _fieldkit("sync", "now", "HQ", "--url", hq.url, "--dir", str(truck_dir))
         assert synced.returncode == 0, synced.stderr
         damage_a_page(truck_dir / "fieldkit.db", "events")
         damaged = (truck_dir / "fieldkit.db").read_bytes()
@@ -316,7 +316,7 @@ def test_a_recover_killed_midway_leaves_the_node_as_it_was(tmp_path):
         refused = _fieldkit("node", "run", "--dir", str(truck_dir))
         assert refused.returncode == 1
         assert f"database {truck_dir / 'fieldkit.db'} is damaged (" in refused.stderr
-        done = _fieldkit("recover", "--from", f"HQ={hq_url}", "--dir", str(truck_dir))
+        done = _fieldkit("recover", "--from", f"HQ={hq.url}", "--dir", str(truck_dir))
         assert done.returncode == 0, done.stderr
     with open_node(fleet.config("truck1")) as (log, _):
         assert [i.model_dump_json() for i in log.incidents()] == before

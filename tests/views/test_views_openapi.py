@@ -63,10 +63,10 @@ def node_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     init_node_dir(node_dir, role="truck", name="T01")
     with (node_dir / "fieldkit.toml").open("a") as config:
         config.write(PARTS)
-    with node_process(node_dir) as (proc, url):
-        yield url
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+    with node_process(node_dir) as node:
+        yield node.url
+        node.proc.send_signal(signal.SIGTERM)
+        assert node.proc.wait(timeout=30) == 0
 
 
 @pytest.fixture(scope="module")
