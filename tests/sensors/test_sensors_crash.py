@@ -7,6 +7,7 @@ import asyncio
 import json
 import signal
 import sqlite3
+import sys
 import time
 
 import aiohttp
@@ -48,9 +49,13 @@ def _stored(db) -> tuple[int, int]:
             "SELECT count(*), count(DISTINCT sensor_ms) FROM sensor_readings").fetchone()
 
 
-async def _connected(url: str) -> bool:
+async def _mqtt(url: str) -> dict:
     async with aiohttp.ClientSession() as s, s.get(f"{url}/api/sensors") as r:
-        return (await r.json())["mqtt"]["state"] == "connected"
+        return (await r.json())["mqtt"]
+
+
+async def _connected(url: str) -> bool:
+    return (await _mqtt(url))["state"] == "connected"
 
 
 @pytest.mark.slow
@@ -80,7 +85,13 @@ async def test_sigkill_mid_stream_loses_and_duplicates_nothing(tmp_path):
                 killed_at.append(_stored(db)[0])
         await publisher  # all accepted by the broker
         with node_process(node_dir) as node:
-            await until(lambda: _stored(db)[0] >= READINGS, "every reading stored", 60)
+            try:
+                await until(lambda: _stored(db)[0] >= READINGS, "every reading stored", 60)
+            except pytest.fail.Exception:  # what the node and the broker said, to see why
+                sys.stderr.write(f"stored {_stored(db)}, killed at {killed_at}, "
+                                 f"mqtt {await _mqtt(node.url)}\nbroker log:\n"
+                                 f"{(tmp_path / 'broker' / 'mosquitto.log').read_text()[-20_000:]}")
+                raise
             node.proc.send_signal(signal.SIGTERM)
             assert node.proc.wait(timeout=30) == 0
         assert _stored(db) == (READINGS, READINGS)
