@@ -6,8 +6,9 @@ raises one incident through the alert mechanism (:mod:`fieldkit.alerts`, subject
 ``node``; source ``hardware``, kinds ``node_disk``, ``node_heat``, ``node_power`` and
 ``node_clock``, at the truck's position when known); a change of severity updates it;
 when the condition clears, the incident is resolved with the reason. A restarted node
-does not raise an open alert again. When the disk is nearly full, retention prunes
-samples (never events) right away, and otherwise once an hour.
+does not raise an open alert again. With the monitor on, it runs the sample retention
+(:mod:`fieldkit.hardware.records`): once an hour, and at half the age right away when the
+disk is nearly full.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 from fieldkit.alerts import Alert, Change, clear, open_alerts, raise_or_update
 from fieldkit.hardware.config import HardwareSection
 from fieldkit.hardware.gpsd import Fix
-from fieldkit.hardware.records import PruneReport, prune_samples
+from fieldkit.hardware.records import PRUNE_EVERY_S, PruneReport, prune_older_than
 from fieldkit.hardware.sensors import (
     ClockState,
     PowerState,
@@ -41,8 +42,6 @@ from fieldkit.worker import LogWorker
 
 logger = logging.getLogger(__name__)
 
-PRUNE_EVERY_S = 3600.0
-DAY_MS = 86_400_000
 #: The alert subject of the node's own hardware.
 SUBJECT = "node"
 
@@ -236,10 +235,7 @@ class HealthMonitor:
         if disk_full or time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
             self._pruned_at = time.monotonic()
             days = self.limits.retention_days / (2 if disk_full else 1)
-            cutoff = int(time.time() * 1000 - days * DAY_MS)
-            self.last_prune = await self.worker.call(prune_samples, self.worker.log, cutoff)
-            if any(self.last_prune.removed.values()):
-                logger.info("retention: removed %s", self.last_prune.removed)
+            self.last_prune = await prune_older_than(self.worker, days)
         return changes
 
     def snapshot(self) -> dict[str, Any]:

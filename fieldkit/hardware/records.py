@@ -1,17 +1,30 @@
 """Stored truck positions, and retention of samples.
 
-Samples (the truck's positions, drone telemetry) are measurements: old ones may be pruned
-when the disk fills. Events are the record: retention never touches them (the events
-table refuses deletes anyway, see migration m001).
+Samples (the truck's positions, drone telemetry, sensor readings, camera zone windows) are
+measurements: ones older than ``hardware.retention_days`` are pruned once an hour on every
+node, and at half that age at once when the disk fills (:mod:`fieldkit.hardware.health`).
+Events are the record: retention never touches them (the events table refuses deletes
+anyway, see migration m001).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fieldkit.hardware.gpsd import Fix
+from fieldkit.hlc import wall_ms
 from fieldkit.log import IncidentLog
+
+if TYPE_CHECKING:
+    from fieldkit.worker import LogWorker
+
+logger = logging.getLogger(__name__)
+
+PRUNE_EVERY_S = 3600.0
+"""Seconds between retention runs (samples expire by days: an hour late is nothing)."""
+DAY_MS = 86_400_000
 
 #: (table, time column) of every sample table retention may prune.
 SAMPLE_TABLES = (("truck_positions", "at_ms"), ("drone_samples", "at_ms"),
@@ -49,12 +62,19 @@ class PruneReport:
 
 
 def prune_samples(log: IncidentLog, cutoff_ms: int) -> PruneReport:
-    """Delete samples older than ``cutoff_ms`` from every sample table present."""
+    """Delete samples older than ``cutoff_ms`` from every sample table (the store's
+    migrations made them all, on SQLite and PostgreSQL alike)."""
     removed: dict[str, int] = {}
     with log.store.write() as conn:
-        present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         for table, column in SAMPLE_TABLES:
-            if table in present:
-                cur = conn.execute(f"DELETE FROM {table} WHERE {column} < ?", [cutoff_ms])
-                removed[table] = cur.rowcount
+            cur = conn.execute(f"DELETE FROM {table} WHERE {column} < ?", [cutoff_ms])
+            removed[table] = cur.rowcount
     return PruneReport(cutoff_ms, removed)
+
+
+async def prune_older_than(worker: LogWorker, days: float) -> PruneReport:
+    """Prune the samples older than ``days`` (node wall clock) on the store thread."""
+    report = await worker.call(prune_samples, worker.log, wall_ms() - round(days * DAY_MS))
+    if any(report.removed.values()):
+        logger.info("retention: removed %s", report.removed)
+    return report

@@ -3,7 +3,9 @@
 Installed into the API app by :func:`install_hardware` (its routes); the background job
 :func:`probes_job` starts :class:`~fieldkit.hardware.gpsd.TruckPosition` and
 :class:`~fieldkit.hardware.health.HealthMonitor` when ``[hardware]`` enables them, and
-stops them in reverse order. Routes (same auth as the rest of the API)::
+stops them in reverse order. Sample retention runs on every node: in the health monitor
+(which prunes sooner when the disk fills) or, without it, on its own once an hour.
+Routes (same auth as the rest of the API)::
 
     GET /api/hardware             position (live fix and state) and health readings
     GET /api/hardware/positions   stored position samples, newest first (?limit=, 1-10000)
@@ -11,6 +13,7 @@ stops them in reverse order. Routes (same auth as the rest of the API)::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,8 +25,14 @@ from fieldkit.background import Slot
 from fieldkit.hardware.config import HardwareSection
 from fieldkit.hardware.gpsd import Fix, TruckPosition
 from fieldkit.hardware.health import HealthAlerts, HealthMonitor
-from fieldkit.hardware.records import recent_positions, record_position
+from fieldkit.hardware.records import (
+    PRUNE_EVERY_S,
+    prune_older_than,
+    recent_positions,
+    record_position,
+)
 from fieldkit.query import query_limit
+from fieldkit.tasks import cancel_and_wait, repeat
 from fieldkit.views import HardwareView, respond
 from fieldkit.views.openapi import PositionList
 
@@ -81,11 +90,17 @@ async def probes_job(app: web.Application) -> AsyncIterator[None]:
             log_worker, settings, config.base_dir,
             position=lambda: position.fix if position is not None else None)
         await runtime.monitor.start()
+        retention = None
+    else:
+        retention = asyncio.create_task(repeat(
+            PRUNE_EVERY_S, lambda: prune_older_than(log_worker, settings.retention_days),
+            "sample retention"), name="sample-retention")
     app[HARDWARE].value = runtime
     try:
         yield
     finally:
         app[HARDWARE].value = None
+        await cancel_and_wait(retention)
         if runtime.monitor is not None:
             await runtime.monitor.stop()
         if runtime.position is not None:

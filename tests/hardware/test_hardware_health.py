@@ -5,7 +5,9 @@ from __future__ import annotations
 import sqlite3
 import time
 
+import aiohttp
 import pytest
+from waiting import until
 
 from fieldkit.hardware.config import HardwareSection
 from fieldkit.hardware.gpsd import Fix
@@ -21,6 +23,7 @@ from fieldkit.hardware.health import (
 from fieldkit.hardware.records import prune_samples, record_position
 from fieldkit.hardware.sensors import ClockState, PowerState, Temperature
 from fieldkit.identity import NodeIdentity
+from fieldkit.node import Node
 from fieldkit.worker import LogWorker
 
 LIMITS = HardwareSection()  # disk 90%, 85 °C
@@ -121,11 +124,7 @@ def test_retention_prunes_samples_never_events(log):
         record_position(log, _fix_at(now - age_days * 86_400_000))
     log.create(title="Crowd at gate", kind="crowd_density", severity=3)
     for age_days in (15, 1):  # a camera zone's windows, one of them older than retention
-        end = now - age_days * 86_400_000
-        log.store.conn.execute(
-            "INSERT INTO zone_metrics (camera, zone, start_ms, end_ms, samples, count, peak,"
-            " density, level, counter_flow_share, stationary_share) VALUES"
-            " ('gate3', 'ramp', ?, ?, 5, 10, 12, 0.5, 'A', 0, 0)", [end - 5000, end])
+        _zone_window(log.store.conn, now - age_days * 86_400_000)
     report = prune_samples(log, now - 14 * 86_400_000)
     assert report.removed == {"truck_positions": 2, "drone_samples": 0, "sensor_readings": 0,
                               "zone_metrics": 1}
@@ -134,6 +133,44 @@ def test_retention_prunes_samples_never_events(log):
     assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
     with pytest.raises(sqlite3.IntegrityError, match="events are append-only"):
         conn.execute("DELETE FROM events")
+
+
+def _zone_window(conn, end_ms: int) -> None:
+    conn.execute(
+        "INSERT INTO zone_metrics (camera, zone, start_ms, end_ms, samples, count, peak,"
+        " density, level, counter_flow_share, stationary_share) VALUES"
+        " ('gate3', 'ramp', ?, ?, 5, 10, 12, 0.5, 'A', 0, 0)", [end_ms - 5000, end_ms])
+
+
+async def test_a_node_without_the_health_monitor_still_prunes_old_samples(config):
+    """Retention is every node's, not only one with ``hardware.health``: a truck with its
+    [hardware] section untouched (no gps, no health) would otherwise keep every camera
+    window and sensor reading until its disk filled."""
+    assert not config.section(HardwareSection).health
+    now = int(time.time() * 1000)
+    worker = await LogWorker.open(config)
+    try:
+        for age_days in (15, 1):  # retention keeps 14 days
+            await worker.call(_zone_window, worker.log.store.conn, now - age_days * 86_400_000)
+    finally:
+        await worker.close()
+    node = Node(config)
+    await node.start()
+    try:
+        def windows(conn) -> int:
+            return conn.execute("SELECT count(*) FROM zone_metrics").fetchone()[0]
+
+        await until(lambda: _left(node, windows, 1), "the 15-day-old window pruned")
+        async with aiohttp.ClientSession() as http, http.get(
+                f"{node.url}/api/hardware") as response:
+            view = await response.json()
+        assert (view["position"]["state"], view["health"]["state"]) == ("disabled", "disabled")
+    finally:
+        await node.stop()
+
+
+async def _left(node: Node, count, wanted: int) -> bool:
+    return await node.worker.call(count, node.worker.log.store.conn) == wanted
 
 
 async def test_monitor_ticks_raise_and_prune(config):
