@@ -22,8 +22,10 @@ from fieldkit.hardware.health import (
 )
 from fieldkit.hardware.records import prune_samples, record_position
 from fieldkit.hardware.sensors import ClockState, PowerState, Temperature
-from fieldkit.identity import NodeIdentity
+from fieldkit.identity import Keyring, NodeIdentity
+from fieldkit.log import IncidentLog
 from fieldkit.node import Node
+from fieldkit.store import open_store
 from fieldkit.worker import LogWorker
 
 LIMITS = HardwareSection()  # disk 90%, 85 °C
@@ -198,3 +200,22 @@ async def test_monitor_ticks_raise_and_prune(config):
         await monitor.stop()
         await worker.close()
     assert monitor.state is MonitorState.STOPPED
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_retention_prunes_on_both_stores(backend, request, tmp_path):
+    """An HQ on PostgreSQL runs the same retention (it asked sqlite_master once)."""
+    location = (str(tmp_path / "T01.db") if backend == "sqlite"
+                else request.getfixturevalue("pg_url"))
+    identity = NodeIdentity.generate("T01")
+    log = IncidentLog(open_store(location), identity, Keyring.from_names(identity, {}))
+    try:
+        now = int(time.time() * 1000)
+        with log.store.write() as conn:
+            for age_days in (15, 1):
+                _zone_window(conn, now - age_days * 86_400_000)
+        report = prune_samples(log, now - 14 * 86_400_000)
+        assert report.removed["zone_metrics"] == 1
+        assert log.store.conn.execute("SELECT count(*) FROM zone_metrics").fetchone()[0] == 1
+    finally:
+        log.store.close()
