@@ -72,6 +72,8 @@ def location_of(sample: TelemetrySample) -> dict[str, Any] | None:
     location: dict[str, Any] = {"lat": round(sample.lat, 7), "lon": round(sample.lon, 7)}
     if sample.gps_accuracy_m is not None:
         location["accuracy_m"] = min(sample.gps_accuracy_m, 100_000.0)
+    if sample.position_age_s is not None:  # a lost drone's position may be long gone
+        location["at_ms"] = max(0, round((sample.at - sample.position_age_s) * 1000))
     return location
 
 

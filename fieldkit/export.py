@@ -76,7 +76,9 @@ def geojson(incidents: Sequence[Incident]) -> dict[str, Any]:
             "properties": {
                 "title": i.title, "kind": i.kind, "severity": i.severity,
                 "status": i.status.value, "source": i.source, "reported_by": i.reported_by,
-                "accuracy_m": loc.get("accuracy_m"), "zone": loc.get("zone"),
+                "accuracy_m": loc.get("accuracy_m"),
+                "located_at": iso(loc["at_ms"]) if loc.get("at_ms") is not None else None,
+                "zone": loc.get("zone"),
                 "camera": loc.get("camera"), "created_at": iso(i.created_at),
                 "updated_at": iso(i.updated_at),
                 "assigned": [f"{a.agency}:{a.unit}" for a in i.assigned],

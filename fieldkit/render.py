@@ -38,7 +38,8 @@ def where(incident: Incident) -> str:
     parts = []
     if loc.get("lat") is not None:
         acc = f" ±{loc['accuracy_m']:g}m" if loc.get("accuracy_m") is not None else ""
-        parts.append(f"{loc['lat']:.5f},{loc['lon']:.5f}{acc}")
+        when = f" measured {iso(loc['at_ms'])}" if loc.get("at_ms") is not None else ""
+        parts.append(f"{loc['lat']:.5f},{loc['lon']:.5f}{acc}{when}")
     parts += [f"{k} {loc[k]}" for k in ("zone", "camera") if loc.get(k)]
     return ", ".join(parts) or "-"
 

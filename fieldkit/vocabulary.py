@@ -109,11 +109,14 @@ SETTABLE_FIELDS = ("title", "kind", "severity", "location", "description")
 
 
 class Location(Strict):
-    """Where an incident is: a WGS84 point with accuracy, and/or a zone or camera."""
+    """Where an incident is: a WGS84 point with accuracy and age, and/or a zone or camera."""
 
     lat: float | None = Field(None, ge=-90, le=90, allow_inf_nan=False)
     lon: float | None = Field(None, ge=-180, le=180, allow_inf_nan=False)
     accuracy_m: float | None = Field(None, ge=0, le=100_000, allow_inf_nan=False)
+    at_ms: int | None = Field(None, ge=0, description=(
+        "When lat/lon were measured (wall clock, ms), given when that may be well before "
+        "the event (a drone's last known position); absent: when the event was written"))
     zone: Name | None = None
     camera: Name | None = None
 
@@ -125,4 +128,6 @@ class Location(Strict):
             raise ValueError("location: give lat/lon, a zone or a camera")
         if self.accuracy_m is not None and self.lat is None:
             raise ValueError("location: accuracy_m needs lat/lon")
+        if self.at_ms is not None and self.lat is None:
+            raise ValueError("location: at_ms needs lat/lon")
         return self

@@ -112,6 +112,8 @@ def test_bad_actions_are_refused_and_change_nothing(make_log, action, message):
     ({"severity": 0}, "severity: Input should be greater than or equal to 1"),
     ({"source": "rumour"}, "source: Input should be 'crew'"),
     ({"location": {"zone": "A", "accuracy_m": 3}}, "accuracy_m needs lat/lon"),
+    ({"location": {"zone": "A", "at_ms": 3}}, "at_ms needs lat/lon"),
+    ({"location": {"lat": 1, "lon": 2, "at_ms": -1}}, "at_ms: Input should be greater than"),
 ])
 def test_bad_create_is_refused(make_log, fields, message):
     log = make_log(A)

@@ -50,8 +50,11 @@ def test_link_lost_of_a_disarmed_drone_is_minor():
 
 def test_raise_carries_last_known_position_and_detail():
     book = AlertBook(AlertRules(settings()))
-    (a,) = book.step([sample(heartbeat_age_s=1860.0, position_age_s=1862.0)], 0.0)
-    assert a.location == {"lat": 20.0, "lon": 38.0, "accuracy_m": 2.0}
+    now = 1_796_000_000.0
+    (a,) = book.step([sample(at=now, heartbeat_age_s=1860.0, position_age_s=1862.0)], now)
+    # The position carries its own age: it was measured 31 min before the alert.
+    assert a.location == {"lat": 20.0, "lon": 38.0, "accuracy_m": 2.0,
+                          "at_ms": round((now - 1862.0) * 1000)}
     assert a.title == "Drone D1: telemetry link lost"
     assert "No heartbeat for 1860 s on link L1" in a.detail
     assert "last position 31 min ago at 20.000000, 38.000000, 60 m above home" in a.detail

@@ -19,6 +19,7 @@ from fieldkit.hq.cot import TruckPosition
 from fieldkit.hq.fusion import DronePosition, camera_footprints
 from fieldkit.hq.geojson import picture_geojson
 from fieldkit.identity import NodeIdentity
+from fieldkit.render import where
 
 HQ_ID = NodeIdentity.generate("HQ")
 CAP = "{urn:oasis:names:tc:emergency:cap:1.2}"
@@ -89,6 +90,8 @@ def test_the_picture_is_valid_geojson(make_log):
     log = make_log(HQ_ID)
     log.create(title="placed", kind="fire", severity=3,
                location={"lat": LAT0, "lon": LON0, "accuracy_m": 5})
+    lost = log.create(title="lost drone", kind="drone", severity=4, source="drone", location={
+        "lat": LAT0, "lon": LON0, "at_ms": 1_796_000_000_000})
     zoned = log.create(title="zoned", kind="medical", severity=2, location={"zone": "B"})
     log.link(zoned.id, "camera", "gate3")
     footprints = camera_footprints(CamerasSection(enabled=False, cameras=[gate_camera()]), 150)
@@ -99,9 +102,14 @@ def test_the_picture_is_valid_geojson(make_log):
     assert isinstance(parsed, geojson.FeatureCollection)
     assert parsed.is_valid, parsed.errors()
     layers = [f["properties"]["layer"] for f in parsed["features"]]
-    assert sorted(layers) == ["camera", "drone", "incident", "incident", "truck"]
+    assert sorted(layers) == ["camera", "drone", "incident", "incident", "incident", "truck"]
     placed = next(f for f in parsed["features"] if f["properties"].get("title") == "placed")
     assert placed["geometry"]["coordinates"] == [LON0, LAT0]  # RFC 7946: lon, lat
+    assert placed["properties"]["located_at"] is None  # measured when it was reported
+    # A last known position says when it was measured, on the map as in the console.
+    lost_feature = next(f for f in parsed["features"] if f["id"] == lost.id)
+    assert lost_feature["properties"]["located_at"] == "2026-11-30T00:53:20Z"
+    assert "measured 2026-11-30T00:53:20Z" in where(log.get(lost.id))
     camera = next(f for f in parsed["features"] if f["properties"]["layer"] == "camera")
     ring = camera["geometry"]["coordinates"][0]
     assert ring[0] == ring[-1]
