@@ -242,7 +242,10 @@ class FieldkitApp(App[None]):
             elif state is LinkState.LIVE and self.state is LinkState.UNREACHABLE:
                 self.notify("Node reachable again: live", timeout=4)
         self.state, self.state_detail = state, detail
-        self.draw_status()
+        # The stream worker may still report a failed connection after the console began
+        # closing: textual removes the screens' widgets before it stops the app's workers.
+        with contextlib.suppress(NoMatches):
+            self.draw_status()
 
     def show_panels(self) -> None:
         if self.parts is None:
@@ -282,6 +285,8 @@ class FieldkitApp(App[None]):
                 delay = self.retry_s
                 async for event in self.client.stream(self.cursor or 0):
                     self._on_stream_event(event)
+            except NoMatches:
+                return  # the board loaded as the console was closing (see set_state)
             except (ClientError, ValueError) as exc:
                 self.set_state(LinkState.UNREACHABLE, str(exc))
             except Exception as exc:  # the console must stay up whatever the node sends
@@ -334,7 +339,8 @@ class FieldkitApp(App[None]):
                     return  # the stream worker reports it, reconnects and resumes
                 self.dirty.discard(incident_id)
                 self.upsert(incident, live=True)
-            self.refresh_view()
+            with contextlib.suppress(NoMatches):  # the console is closing
+                self.refresh_view()
 
     def upsert(self, incident: Incident, *, live: bool = False) -> None:
         is_new = self.model.upsert(incident, live=live)
@@ -423,7 +429,8 @@ class FieldkitApp(App[None]):
             self.notify(f"{what}: unexpected answer from the node: {exc}", severity="warning")
             return
         self.upsert(incident)
-        self.refresh_view()
+        with contextlib.suppress(NoMatches):  # saved as the console was closing
+            self.refresh_view()
         self.notify(f"{what}: saved", timeout=2)
 
     def action_create(self) -> None:

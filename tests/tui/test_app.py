@@ -534,3 +534,14 @@ async def test_detail_says_when_a_snapshot_expired(node, client):
         attachments = str(screen.query_one("#detail-attachments", Static).render())
         assert "attached gate3.png (image/png" in attachments
         assert ", image expired on " in attachments
+
+
+async def test_a_link_change_after_the_console_closed_is_not_a_crash(unused_tcp_port):
+    """textual removes the screens' widgets before it stops the app's workers, so the
+    stream worker can report a refused connection to a console whose board is gone (seen
+    once in CI as a WorkerFailed at exit). The state is kept; nothing is drawn."""
+    app = FieldkitApp(NodeClient(f"http://127.0.0.1:{unused_tcp_port}"), retry_s=0.05)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+    app.set_state(LinkState.UNREACHABLE, "refused")
+    assert (app.state, app.state_detail) == (LinkState.UNREACHABLE, "refused")
