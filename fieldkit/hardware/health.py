@@ -157,7 +157,8 @@ class HealthAlerts:
         """Raise, update or resolve; returns one line per change made."""
         location: dict[str, Any] | None = None
         if at is not None:
-            location = {"lat": at.lat, "lon": at.lon}
+            # The latest fix may be old (gpsd lost the sky): the location says when.
+            location = {"lat": at.lat, "lon": at.lon, "at_ms": at.received_ms}
             if at.eph_m is not None:
                 location["accuracy_m"] = at.eph_m
         changes: list[str] = []

@@ -84,7 +84,9 @@ def test_raised_once_updated_then_resolved(log):
     incident = log.get(incident_id)
     assert (incident.title, incident.kind, incident.severity, incident.source) == (
         "Node disk nearly full", "node_disk", 3, "hardware")
-    assert (incident.location["lat"], incident.location["lon"]) == (47.662, -122.326)
+    # Placed at the truck's latest fix, which says when it was taken (it may be old).
+    assert incident.location == {"lat": 47.662, "lon": -122.326, "accuracy_m": 17.1,
+                                 "at_ms": FIX.received_ms}
 
     assert alerts.apply(evaluate(readings(disk=93), LIMITS)) == []  # same severity: quiet
     assert HealthAlerts(log).apply(evaluate(readings(disk=93), LIMITS)) == []  # restarted
