@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 CHUNK = 256
 #: Rowids probed past the last readable one when the table's end cannot be read.
 PROBE_PAST = 100_000
+#: No row of a table salvaged is smaller (each holds a 64-hex-digit hash or a longer JSON
+#: document), so a file of N bytes holds at most N / MIN_ROW_BYTES rows.
+MIN_ROW_BYTES = 64
 #: Tables the fleet brings back (events and blobs by sync; the rest derive from them).
 #: An event id ("origin:seq") as incident states name them.
 _EVENT_ID = re.compile(r'"([A-Za-z0-9][A-Za-z0-9_-]{0,31}):([0-9]{1,18})"')
@@ -144,8 +147,15 @@ def _rows(conn: sqlite3.Connection, table: str, columns: str,
     try:
         end = int(conn.execute(f'SELECT coalesce(max(rowid), 0) FROM "{table}"')
                   .fetchone()[0])
+        page_count, page_size = (int(conn.execute(f"PRAGMA {p}").fetchone()[0])
+                                 for p in ("page_count", "page_size"))
     except sqlite3.Error:
         end = -1  # the table's last page is damaged: probe until rows stop
+    else:
+        if end > page_count * page_size // MIN_ROW_BYTES:
+            # A damaged last page can answer with garbage (once 235,850,216 for 199
+            # events): looking up every rowid up to it would take hours. Probe instead.
+            end = -1
     start, highest, count = 1, 0, 0
     while start <= (end if end >= 0 else highest + PROBE_PAST):
         stop = start + CHUNK - 1
