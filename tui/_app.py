@@ -12,7 +12,6 @@ redrawn every second. Actions run in workers too, so no key ever waits on the ne
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -25,7 +24,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
@@ -189,7 +187,15 @@ class FieldkitApp(App[None]):
 
     # --- drawing ----------------------------------------------------------------------
 
+    @property
+    def closing(self) -> bool:
+        """The console is closing: textual removes the screens' widgets before it stops
+        the app's workers, so an answer a worker gets now has nowhere to be drawn."""
+        return not self.is_running
+
     def refresh_view(self) -> None:
+        if self.closing:
+            return
         view = self.model.view()
         self.table.show(view, self.model.fresh)
         self.query_one(IncidentMap).show(view, self.drone_markers())
@@ -199,6 +205,8 @@ class FieldkitApp(App[None]):
         return drone_markers(None if self.parts is None else self.parts.drones)
 
     def draw_status(self, shown: int | None = None) -> None:
+        if self.closing:
+            return
         open_count, total = self.model.counts()
         if shown is None:
             shown = self.table.row_count
@@ -242,10 +250,7 @@ class FieldkitApp(App[None]):
             elif state is LinkState.LIVE and self.state is LinkState.UNREACHABLE:
                 self.notify("Node reachable again: live", timeout=4)
         self.state, self.state_detail = state, detail
-        # The stream worker may still report a failed connection after the console began
-        # closing: textual removes the screens' widgets before it stops the app's workers.
-        with contextlib.suppress(NoMatches):
-            self.draw_status()
+        self.draw_status()
 
     def show_panels(self) -> None:
         if self.parts is None:
@@ -285,8 +290,6 @@ class FieldkitApp(App[None]):
                 delay = self.retry_s
                 async for event in self.client.stream(self.cursor or 0):
                     self._on_stream_event(event)
-            except NoMatches:
-                return  # the board loaded as the console was closing (see set_state)
             except (ClientError, ValueError) as exc:
                 self.set_state(LinkState.UNREACHABLE, str(exc))
             except Exception as exc:  # the console must stay up whatever the node sends
@@ -339,8 +342,7 @@ class FieldkitApp(App[None]):
                     return  # the stream worker reports it, reconnects and resumes
                 self.dirty.discard(incident_id)
                 self.upsert(incident, live=True)
-            with contextlib.suppress(NoMatches):  # the console is closing
-                self.refresh_view()
+            self.refresh_view()
 
     def upsert(self, incident: Incident, *, live: bool = False) -> None:
         is_new = self.model.upsert(incident, live=live)
@@ -369,11 +371,10 @@ class FieldkitApp(App[None]):
         except ClientError:
             return  # the stream worker owns the reachability state
         self.health, self.parts = health, parts
-        try:
-            self.show_panels()
-            self.refresh_view()  # the drones' markers
-        except NoMatches:
-            return  # the console is closing while the answer came in
+        if self.closing:
+            return  # the answer came in as the console was closing
+        self.show_panels()
+        self.refresh_view()  # the drones' markers
         self.panel_polls += 1
         self.draw_status()
 
@@ -387,9 +388,10 @@ class FieldkitApp(App[None]):
         except ClientError:
             return
         self.parts = replace(self.parts, drones=drones)  # each row says its telemetry's age
-        with contextlib.suppress(NoMatches):  # the console is closing
-            self.query_one(IncidentMap).show_markers(self.drone_markers())
-            self.query_one("#panel-drones", InfoPanel).show(self.parts, self.now_ms())
+        if self.closing:
+            return
+        self.query_one(IncidentMap).show_markers(self.drone_markers())
+        self.query_one("#panel-drones", InfoPanel).show(self.parts, self.now_ms())
 
     # --- actions ----------------------------------------------------------------------
 
@@ -429,8 +431,7 @@ class FieldkitApp(App[None]):
             self.notify(f"{what}: unexpected answer from the node: {exc}", severity="warning")
             return
         self.upsert(incident)
-        with contextlib.suppress(NoMatches):  # saved as the console was closing
-            self.refresh_view()
+        self.refresh_view()
         self.notify(f"{what}: saved", timeout=2)
 
     def action_create(self) -> None:
