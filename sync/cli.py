@@ -169,8 +169,7 @@ def join(stick: Path | None, hq_url: str | None, hq_name: str | None, hq_key: st
         click.echo("  roster: arrives with the first sync once HQ has added this truck")
     if result.enrolment is not None:
         click.echo(f"  enrolment request left on the stick: {result.enrolment}")
-    click.echo(f"on HQ: fieldkit sync roster add {load_config(node_dir).node.name} "
-               f"{result.public_key}")
+    click.echo(f"on HQ: fieldkit sync roster add {result.node} {result.public_key}")
 
 
 @sync_group.group("roster")

@@ -44,8 +44,10 @@ class JoinResult:
     """The roster adopted (None: none given, it comes with the first sync)."""
     enrolment: Path | None
     """The request left for HQ on the stick."""
+    node: str
+    """This node's name, for HQ's `fieldkit sync roster add`."""
     public_key: str
-    """This node's key, for HQ's `fieldkit sync roster add`."""
+    """This node's key, for the same command."""
 
 
 def join_fleet(node_dir: Path, *, stick: Path | None = None, hq_url: str | None = None,
@@ -100,7 +102,8 @@ def join_fleet(node_dir: Path, *, stick: Path | None = None, hq_url: str | None 
         enrolment = stick / STICK_DIR / "enrol" / f"{identity.name}.pub"
         enrolment.parent.mkdir(parents=True, exist_ok=True)
         enrolment.write_text(f"{identity.name} {identity.public_key_b64}\n", encoding="utf-8")
-    return JoinResult(hq_name, changed, version, enrolment, identity.public_key_b64)
+    return JoinResult(hq_name, changed, version, enrolment, identity.name,
+                      identity.public_key_b64)
 
 
 def _write_config(node_dir: Path, config: Config, hq: str, key: str, url: str | None) -> bool:
