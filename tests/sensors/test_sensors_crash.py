@@ -71,18 +71,24 @@ async def test_sigkill_mid_stream_loses_and_duplicates_nothing(tmp_path):
     messages = [("crash/gate-in", json.dumps({"value": i, "at": base + i}).encode())
                 for i in range(1, READINGS + 1)]
     try:
-        # The publisher runs throughout; each publish returns once the broker accepted it.
-        publisher = asyncio.create_task(publish(broker.port, messages))
+        publisher: asyncio.Task[None] | None = None
         killed_at: list[int] = []
         for kill in range(KILLS):
             with node_process(node_dir) as node:
                 await until(lambda u=node.url: _connected(u), "the node connected")
+                if publisher is None:
+                    # Only once the node's session has subscribed does the broker keep
+                    # readings for it (published before, the first one was dropped for
+                    # want of a subscriber, once in CI). From then on the publisher runs
+                    # throughout; each publish returns once the broker accepted it.
+                    publisher = asyncio.create_task(publish(broker.port, messages))
                 floor = _stored(db)[0] if db.exists() else 0
                 await until(lambda f=floor: _stored(db)[0] > f + 2000,
                             f"readings stored before kill {kill + 1}")
                 node.proc.send_signal(signal.SIGKILL)
                 node.proc.wait()
                 killed_at.append(_stored(db)[0])
+        assert publisher is not None
         await publisher  # all accepted by the broker
         with node_process(node_dir) as node:
             try:
